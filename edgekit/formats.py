@@ -1,0 +1,97 @@
+"""The one table of export formats (after Ultralytics): name, file suffix, exporter, the backend that verifies it,
+and a capability check. ``export``, ``compare``, ``bench`` and ``doctor`` are all driven from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import BadInput, suggest
+
+
+@dataclasses.dataclass(frozen=True)
+class FormatInfo:
+    """An export format.
+
+    Args:
+        name: the ``--format`` value.
+        suffix: the artifact's file suffix.
+        exporter: ``module:function`` with signature ``(model: LoadedModel, path: Path, **options) -> dict``
+            (the dict: details for the manifest, e.g. which exporter produced the file).
+        backend: the backend that loads and verifies the artifact.
+        check: ``module:function`` returning ``None`` when the format can be produced here, else the reason.
+        description: one line for listings.
+    """
+
+    name: str
+    suffix: str
+    exporter: str
+    backend: str
+    check: str
+    description: str
+
+    def export_fn(self) -> Callable[..., dict[str, Any]]:
+        return _load(self.exporter)  # type: ignore[no-any-return]
+
+    def unavailable_reason(self) -> str | None:
+        """``None`` when this format can be exported on this machine, else why not (with the fix)."""
+        return _load(self.check)()  # type: ignore[no-any-return]
+
+
+FORMATS: dict[str, FormatInfo] = {
+    f.name: f
+    for f in (
+        FormatInfo("torchscript", ".ts", "edgekit.export.torchscript:export_torchscript", "torchscript",
+                   "edgekit.export.torchscript:unavailable_reason", "TorchScript (torch.jit.trace), deprecated upstream"),
+        FormatInfo("pt2", ".pt2", "edgekit.export.pt2:export_pt2", "pt2",
+                   "edgekit.export.pt2:unavailable_reason", "torch.export ExportedProgram"),
+        FormatInfo("onnx", ".onnx", "edgekit.export.onnx:export_onnx", "onnxruntime",
+                   "edgekit.export.onnx:unavailable_reason", "ONNX (dynamo exporter, legacy fallback), opset <= 20"),
+        FormatInfo("trt", ".engine", "edgekit.trt.build:export_engine", "tensorrt",
+                   "edgekit.trt.build:unavailable_reason", "TensorRT engine built from the ONNX export"),
+    )
+}
+
+
+def parse_formats(text: str) -> list[FormatInfo]:
+    """``torchscript,pt2,onnx`` -> format infos; ``all`` means every format available here.
+
+    Raises:
+        BadInput: an unknown format name, with the closest one.
+    """
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return [f for f in FORMATS.values() if f.unavailable_reason() is None]
+    out = []
+    for n in names:
+        if n not in FORMATS:
+            raise BadInput(f"unknown format '{n}'; expected one of {', '.join(FORMATS)} or all.{suggest(n, FORMATS)}")
+        out.append(FORMATS[n])
+    if not out:
+        raise BadInput(f"--format is empty; expected a comma-separated list of {', '.join(FORMATS)}")
+    return out
+
+
+def format_of(path: str | Path) -> FormatInfo:
+    """The format of an existing artifact, from its suffix (``.pt`` is TorchScript too).
+
+    Raises:
+        BadInput: an unknown suffix.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".pt":
+        return FORMATS["torchscript"]
+    for f in FORMATS.values():
+        if f.suffix == suffix:
+            return f
+    known = ", ".join(sorted({f.suffix for f in FORMATS.values()} | {".pt"}))
+    raise BadInput(f"cannot tell the format of '{path}' from its suffix '{suffix}'; expected one of {known}")
+
+
+def _load(ref: str) -> Any:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
