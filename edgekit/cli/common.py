@@ -1,0 +1,74 @@
+"""What every command shares: the ``MODEL`` options, error handling (one line, the right exit code) and the
+console."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from edgekit.errors import EdgekitError
+
+# Piped output (CI logs, files) gets 120 columns rather than rich's 80, so tables are not cut.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
+console = Console(highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=_WIDTH)
+STATE = {"verbose": False}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cli_errors(fn: F) -> F:
+    """Report an :class:`EdgekitError` as one line on stderr and exit with its code; a traceback only with
+    ``--verbose``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EdgekitError as exc:
+            if STATE["verbose"]:
+                traceback.print_exc(file=sys.stderr)
+            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, emoji=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def fail(exit_code: int, message: str) -> None:
+    """Print one error line and exit with ``exit_code``."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, emoji=False)
+    raise typer.Exit(exit_code)
+
+
+ModelArg = Annotated[str, typer.Argument(
+    metavar="MODEL",
+    help="A recipe (cnn, recipes/cnn.py), path/file.py:factory or package.module:factory, or a .pt2/.ts/.pt file.")]
+CheckpointOpt = Annotated[Path | None, typer.Option(
+    "--checkpoint", "-c", help="state_dict (or a dict holding one) for a recipe or factory model.")]
+InputOpt = Annotated[list[str] | None, typer.Option(
+    "--input", "-i", help="NAME:DIMS[:DTYPE], repeatable, e.g. x:1x3x32x32 or ids:1x20:int64.")]
+DynamicOpt = Annotated[list[str] | None, typer.Option(
+    "--dynamic", help="NAME:AXIS to mark dynamic besides the batch axis (e.g. an RNN's time axis x:1).")]
+StaticOpt = Annotated[bool, typer.Option("--static", help="No dynamic axes at all, not even the batch.")]
+TrustOpt = Annotated[bool, typer.Option(
+    "--trust-checkpoint", help="Allow checkpoints holding arbitrary Python objects (full unpickling).")]
+AtolOpt = Annotated[float | None, typer.Option("--atol", help="Absolute tolerance (default: the recipe's).")]
+RtolOpt = Annotated[float | None, typer.Option("--rtol", help="Relative tolerance (default: the recipe's).")]
+SamplesOpt = Annotated[int, typer.Option("--samples", min=1, help="Random input draws per verified shape.")]
+
+
+def load(model: str, checkpoint: Path | None, inputs: list[str] | None, dynamic: list[str] | None, static: bool,
+         trust: bool, atol: float | None = None, rtol: float | None = None) -> Any:
+    """The :class:`~edgekit.model.LoadedModel` for the common options."""
+    from edgekit.intake import load_model
+
+    return load_model(model, checkpoint=checkpoint, inputs=inputs or (), dynamic=dynamic or (), static=static,
+                      trust_checkpoint=trust, atol=atol, rtol=rtol)

@@ -1,0 +1,54 @@
+"""What every exporter shares: example tensors that keep dynamic axes dynamic, and exporter-warning hygiene."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+
+import torch
+
+from edgekit.model import LoadedModel
+from edgekit.spec import EXPORT_MIN_DYNAMIC, random_inputs
+
+
+def export_example(model: LoadedModel, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Example tensors for tracing/exporting: every dynamic dimension at least 2, because torch.export
+    specializes sizes 0 and 1 (a user's ``--input x:1x3x32x32`` would otherwise freeze the batch)."""
+    sizes = {s.name: {ax: max(s.shape[ax], EXPORT_MIN_DYNAMIC) for ax in s.dynamic} for s in model.inputs}
+    return model.tensors(random_inputs(model.inputs, sizes, seed))
+
+
+@contextlib.contextmanager
+def quiet_export() -> Iterator[io.StringIO]:
+    """Silence exporter chatter (deprecation warnings, onnxscript progress prints) and collect it instead,
+    so TorchScript's and the legacy exporter's FutureWarnings never break or clutter a run."""
+    buf = io.StringIO()
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "torch.export", "torch._dynamo")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield buf
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_WRAPPERS = ("Failed to export the model", "Failed to convert the exported program")
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message``, clipped and without colour codes: enough to act on in a one-line
+    error. The ONNX exporter's generic wrapper messages are skipped in favour of their cause."""
+    while exc.__cause__ is not None and str(exc).strip().startswith(_WRAPPERS[0][:6]) and any(
+            w in str(exc) for w in _WRAPPERS):
+        exc = exc.__cause__
+    lines = [ln for ln in _ANSI.sub("", str(exc)).strip().splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0][:limit] if lines else ''}"

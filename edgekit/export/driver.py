@@ -1,0 +1,137 @@
+"""Export a model to several formats, verify each artifact, and write ``manifest.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import platform
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError
+from edgekit.formats import FormatInfo
+from edgekit.io import sha256, write_json
+from edgekit.model import LoadedModel
+from edgekit.verify import Verification, verify_artifact
+
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = 1
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """One format's outcome: the artifact and its verification, or the error that stopped it."""
+
+    format: str
+    path: Path | None
+    details: dict[str, Any]
+    verification: Verification | None = None
+    error: EdgekitError | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "error"
+        return self.verification.status if self.verification else "not verified"
+
+
+def export_all(model: LoadedModel, formats: Sequence[FormatInfo], out_dir: Path, *, stem: str = "model",
+               samples: int = 1, options: dict[str, Any] | None = None,
+               progress: Callable[[str], None] | None = None) -> list[ExportResult]:
+    """Export ``model`` to every format in ``out_dir``, verify each artifact, and write the manifest.
+
+    A format that fails (unsupported operator, unavailable backend) is reported in its result and the others go on;
+    its file is never left behind. Returns one result per format, in order.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for fmt in formats:
+        if progress:
+            progress(f"exporting {fmt.name}")
+        results.append(_export_one(model, fmt, out_dir / f"{stem}{fmt.suffix}", samples, options or {}))
+    write_manifest(model, results, out_dir)
+    return results
+
+
+def _export_one(model: LoadedModel, fmt: FormatInfo, path: Path, samples: int,
+                options: dict[str, Any]) -> ExportResult:
+    from edgekit.errors import BackendUnavailable
+
+    reason = fmt.unavailable_reason()
+    if reason is not None:
+        return ExportResult(fmt.name, None, {}, error=BackendUnavailable(f"--format {fmt.name}: {reason}"))
+    try:
+        details = fmt.export_fn()(model, path, **options)
+    except EdgekitError as exc:
+        return ExportResult(fmt.name, None, {}, error=exc)
+    checked = without_axes(model, details.get("frozen_axes", []))
+    try:
+        verification = verify_artifact(checked, str(path), fmt.name, samples=samples)
+    except EdgekitError as exc:
+        return ExportResult(fmt.name, path, details, error=exc)
+    if details.get("frozen_axes"):
+        verification.details["frozen_axes"] = details["frozen_axes"]
+    return ExportResult(fmt.name, path, details, verification)
+
+
+def without_axes(model: LoadedModel, frozen: Sequence[str]) -> LoadedModel:
+    """``model`` with the ``NAME:AXIS`` axes made static: an artifact whose exporter froze an axis is verified
+    at the sizes it accepts, and the frozen axes are reported beside the verdict."""
+    if not frozen:
+        return model
+    drop = {(n, int(a)) for n, _, a in (f.rpartition(":") for f in frozen)}
+    inputs = [dataclasses.replace(s, dynamic=tuple(ax for ax in s.dynamic if (s.name, ax) not in drop))
+              for s in model.inputs]
+    return dataclasses.replace(model, inputs=inputs)
+
+
+def versions() -> dict[str, str]:
+    """Versions of edgekit, Python and the libraries that produced or checked the artifacts."""
+    import importlib.metadata as md
+
+    import edgekit
+
+    out = {"edgekit": edgekit.__version__, "python": platform.python_version()}
+    for dist in ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxscript", "torchao", "tensorrt"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def output_specs(model: LoadedModel) -> list[dict[str, Any]]:
+    """Output names, example shapes and dtypes (from one eager run at the example shape)."""
+    from edgekit.spec import random_inputs
+
+    outs = model.predict(random_inputs(model.inputs))
+    return [{"name": n, "shape": list(a.shape), "dtype": str(a.dtype)} for n, a in outs.items()]
+
+
+def write_manifest(model: LoadedModel, results: Sequence[ExportResult], out_dir: Path) -> Path:
+    """Write ``out_dir/manifest.json`` atomically: versions, I/O specs, dynamic axes, sha256 of every artifact and
+    the verification results."""
+    artifacts = []
+    for r in results:
+        entry: dict[str, Any] = {"format": r.format, "status": r.status, "details": r.details}
+        if r.path is not None and r.path.exists():
+            entry.update(file=r.path.name, sha256=sha256(r.path), bytes=r.path.stat().st_size)
+        if r.verification is not None:
+            entry["verification"] = r.verification.to_json()
+        if r.error is not None:
+            entry["error"] = str(r.error)
+        artifacts.append(entry)
+    data = {
+        "schema": MANIFEST_SCHEMA,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "model": {"source": model.source, "recipe": model.recipe.name if model.recipe else None},
+        "inputs": [s.to_json() for s in model.inputs],
+        "outputs": output_specs(model),
+        "tolerances": {"atol": model.atol, "rtol": model.rtol},
+        "artifacts": artifacts,
+    }
+    path = out_dir / MANIFEST
+    write_json(path, data)
+    return path

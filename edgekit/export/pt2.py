@@ -1,0 +1,78 @@
+"""ExportedProgram export with ``torch.export`` (``.pt2``), dynamic dimensions declared per input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgekit.errors import BadInput
+from edgekit.export.common import export_example, first_line, quiet_export
+from edgekit.io import atomic_path
+from edgekit.model import LoadedModel
+
+
+def unavailable_reason() -> str | None:
+    """None when this torch has ``torch.export.export`` and ``torch.export.save``."""
+    if not hasattr(torch, "export") or not hasattr(torch.export, "save"):
+        return f"this torch ({torch.__version__}) has no torch.export; upgrade torch to 2.6 or newer"
+    return None
+
+
+def dynamic_shapes(model: LoadedModel, kind: str = "DYNAMIC") -> dict[str, tuple[dict[int, Any], ...]]:
+    """``dynamic_shapes`` for torch.export of :class:`~edgekit.model.FlatOutputs` (``forward(*args)``): every
+    dynamic axis ``Dim.DYNAMIC`` (an error if torch must specialize it) or ``Dim.AUTO`` (it may)."""
+    dim = getattr(torch.export.Dim, kind)
+    return {"args": tuple({ax: dim for ax in s.dynamic} for s in model.inputs)}
+
+
+def export_program(model: LoadedModel) -> tuple[torch.export.ExportedProgram, list[str]]:
+    """``torch.export.export`` of ``model`` under no_grad, with its dynamic axes.
+
+    When torch.export refuses to keep an axis dynamic (``nn.RNN`` unrolls over time, for one), the export is
+    retried with ``Dim.AUTO`` and the axes it froze are returned as ``NAME:AXIS`` strings, to be reported.
+
+    Raises:
+        BadInput: the model cannot be exported (the exporter's reason, first line).
+    """
+    example = export_example(model)
+    with quiet_export(), torch.no_grad():
+        try:
+            return torch.export.export(model.module, example, dynamic_shapes=dynamic_shapes(model), strict=False), []
+        except Exception as exc:  # torch.export raises many types (UserError, constraint violations ...)
+            first = exc
+        try:
+            program = torch.export.export(model.module, example, dynamic_shapes=dynamic_shapes(model, "AUTO"),
+                                          strict=False)
+        except Exception:  # the first failure is the one worth reporting
+            raise BadInput(f"torch.export failed: {first_line(first)}; check that forward has no data-dependent "
+                           f"control flow, or mark fewer axes dynamic (--static)") from first
+    return program, frozen_axes(program, model)
+
+
+def frozen_axes(program: torch.export.ExportedProgram, model: LoadedModel) -> list[str]:
+    """Requested dynamic axes that ``program`` holds static, as ``NAME:AXIS``."""
+    placeholders = [n for n in program.graph.nodes
+                    if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    frozen = []
+    for spec, node in zip(model.inputs, placeholders, strict=False):
+        shape = node.meta["val"].shape
+        frozen += [f"{spec.name}:{ax}" for ax in spec.dynamic if _is_static(shape[ax])]
+    return frozen
+
+
+def _is_static(dim: Any) -> bool:
+    """A plain int, or a SymInt that torch specialized to a constant."""
+    return not isinstance(dim, torch.SymInt) or bool(dim.node.expr.is_number)
+
+
+def export_pt2(model: LoadedModel, path: Path, **_: Any) -> dict[str, Any]:
+    """Export ``model`` with torch.export and save it to ``path`` atomically."""
+    program, frozen = export_program(model)
+    with atomic_path(path) as tmp:
+        torch.export.save(program, str(tmp))
+    details: dict[str, Any] = {"method": "torch.export.export"}
+    if frozen:
+        details["frozen_axes"] = frozen
+    return details
