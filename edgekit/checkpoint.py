@@ -30,13 +30,23 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> dict[str, torch.Te
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # not a refused class: the file itself is unreadable
+            raise BadInput(f"cannot read checkpoint '{path}': {_reason(exc)}; expected a file written by "
+                           f"torch.save") from exc
         raise BadInput(f"checkpoint '{path}' holds Python objects beyond tensors, which weights_only loading "
-                       f"refuses ({str(exc).splitlines()[0][:160]}); if you trust this file, pass "
+                       f"refuses ({_reason(exc)}); if you trust this file, pass "
                        f"--trust-checkpoint") from exc
     except Exception as exc:  # torch.load raises many types for a corrupt file
         raise BadInput(f"cannot read checkpoint '{path}': {type(exc).__name__}: {str(exc)[:200]}; "
                        f"expected a file written by torch.save") from exc
     return _state_dict_of(obj, path)
+
+
+def _reason(exc: Exception) -> str:
+    """The informative line of a torch.load error (its first line is a long generic preamble)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if ln.startswith(("WeightsUnpickler error", "Unsupported", "invalid", "_pickle"))]
+    return (useful or lines or [type(exc).__name__])[0][:200]
 
 
 def _state_dict_of(obj: Any, path: Path) -> dict[str, torch.Tensor]:

@@ -87,6 +87,31 @@ def _dynamo(model: LoadedModel, path: Path, opset: int) -> None:
             program.save(str(path), external_data=False)
         except Exception as exc:  # the exporter raises many types; the first line names the unsupported op
             raise BadInput(first_line(exc)) from exc
+    _ensure_opset(path, opset)
+
+
+def _ensure_opset(path: Path, opset: int) -> None:
+    """The dynamo exporter builds at opset 18 and does not always down-convert: convert with onnx's converter,
+    and refuse the file (so the legacy exporter is tried) when the converted model is invalid."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(path))
+    found = opset_of(model)
+    if found == opset:
+        return
+    try:
+        converted = version_converter.convert_version(model, opset)
+        onnx.checker.check_model(converted, full_check=True)
+    except Exception as exc:  # the converter raises assorted errors on ops it cannot rewrite
+        raise BadInput(f"produced opset {found}, and converting it to opset {opset} failed ({first_line(exc, 120)})"
+                       ) from exc
+    onnx.save(converted, str(path))
+
+
+def opset_of(model: Any) -> int:
+    """The default-domain opset of an ``onnx.ModelProto``."""
+    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
 
 
 def _legacy(model: LoadedModel, path: Path, opset: int) -> None:
