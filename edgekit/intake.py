@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -64,7 +64,7 @@ def load_model(ref: str, *, checkpoint: str | Path | None = None, inputs: Sequen
     else:
         raise BadInput(_unknown_ref_message(ref))
     if checkpoint is not None:
-        apply_checkpoint(loaded.module.module, read_checkpoint(checkpoint, trust_checkpoint), checkpoint)
+        apply_checkpoint(cast(nn.Module, loaded.module.module), read_checkpoint(checkpoint, trust_checkpoint), checkpoint)
     loaded.module.eval()
     loaded.inputs = apply_dynamic(loaded.inputs, dynamic, static)
     if atol is not None:

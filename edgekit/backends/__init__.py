@@ -48,6 +48,11 @@ BACKENDS: dict[str, BackendInfo] = {
                     "a torch.export ExportedProgram (.pt2)"),
         BackendInfo("onnxruntime", "edgekit.backends.onnxruntime_runner:OnnxRuntimeRunner", ("onnx",),
                     ("cpu", "cuda"), "ONNX Runtime: CPU EP, or CUDA EP with I/O binding where onnxruntime-gpu works"),
+        BackendInfo("torch-cudagraph", "edgekit.backends.cuda_graph:CudaGraphRunner", ("eager", "torchscript", "pt2"),
+                    ("cuda",), "PyTorch on CUDA replaying one captured CUDA graph per input shape (uncaptured "
+                    "fallback, reason in details)"),
+        BackendInfo("onnxruntime-cudagraph", "edgekit.backends.ort_cuda:OrtCudaRunner", ("onnx",), ("cuda",),
+                    "ONNX Runtime CUDA EP with I/O binding and enable_cuda_graph where ORT accepts it"),
         BackendInfo("tensorrt", "edgekit.backends.tensorrt_runner:TensorRTRunner", ("engine", "onnx"), ("cuda",),
                     "a TensorRT engine, buffers through pycuda"),
     )

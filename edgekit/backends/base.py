@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from edgekit.errors import BadInput, EdgekitError
 
 Arrays = dict[str, np.ndarray]
+R = TypeVar("R", bound="Runner")
 
 
 class Runner(abc.ABC):
@@ -37,7 +38,7 @@ class Runner(abc.ABC):
         """What actually ran (provider list, exporter, precision, fallbacks): shown in reports."""
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-    def activate(self) -> Runner:
+    def activate(self: R) -> R:
         if not self.active:
             self.activate_impl()
             self.active = True
@@ -48,7 +49,7 @@ class Runner(abc.ABC):
             self.deactivate_impl()
             self.active = False
 
-    def __enter__(self) -> Runner:
+    def __enter__(self: R) -> R:
         return self.activate()
 
     def __exit__(self, *exc: object) -> None:

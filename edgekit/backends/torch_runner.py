@@ -94,7 +94,12 @@ class EagerRunner(_TorchRunner):
         super().__init__(artifact, device, threads, inputs, outputs)
 
     def load(self) -> Any:
-        return self.artifact.to(self.device).eval()
+        if self.device == "cpu":
+            return self.artifact.eval()
+        import copy
+
+        # a copy on the GPU: the caller's module stays on the CPU for eager references (LoadedModel.predict)
+        return copy.deepcopy(self.artifact).to(self.device).eval()
 
 
 class TorchScriptRunner(_TorchRunner):
