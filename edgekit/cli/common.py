@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edgekit.errors import EdgekitError
 
@@ -36,7 +37,7 @@ def cli_errors(fn: F) -> F:
         except EdgekitError as exc:
             if STATE["verbose"]:
                 traceback.print_exc(file=sys.stderr)
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, emoji=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, emoji=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -44,7 +45,7 @@ def cli_errors(fn: F) -> F:
 
 def fail(exit_code: int, message: str) -> None:
     """Print one error line and exit with ``exit_code``."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, emoji=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, emoji=False)
     raise typer.Exit(exit_code)
 
 

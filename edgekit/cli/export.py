@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from edgekit.cli.common import (AtolOpt, CheckpointOpt, DynamicOpt, InputOpt, ModelArg, RtolOpt, SamplesOpt,
                                 StaticOpt, TrustOpt, cli_errors, console, err_console, load)
@@ -43,8 +44,9 @@ def export(
     verified = [r.verification for r in results if r.verification is not None]
     if verified:
         console.print(verification_table(verified))
-    console.print(export_table(results))
-    console.print(f"manifest: {output / 'manifest.json'}")
+    if any(r.path is not None for r in results):
+        console.print(export_table(results))
+        console.print(f"manifest: {output / 'manifest.json'}")
     exit_with(results)
 
 
@@ -52,7 +54,7 @@ def exit_with(results: list) -> None:  # type: ignore[type-arg]
     """The command's exit: the first export error's code, else 1 on any failed verification, else 0."""
     for r in results:
         if r.error is not None:
-            err_console.print(f"[bold red]error:[/] {r.error}", soft_wrap=True, emoji=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(r.error))}", soft_wrap=True, emoji=False)
             raise typer.Exit(r.error.exit_code)
     for r in results:
         if r.verification is not None and r.verification.nondeterministic:

@@ -12,6 +12,7 @@ from edgekit.cli.common import STATE
 from edgekit.cli.compare import compare
 from edgekit.cli.export import export
 from edgekit.cli.recipes import recipes, train
+from edgekit.cli.trt import build
 
 app = typer.Typer(
     name="edgekit",
@@ -42,6 +43,7 @@ app.command()(export)
 app.command()(compare)
 app.command()(train)
 app.command("recipes")(recipes)
+app.command("build")(build)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from edgekit.errors import EdgekitError
 from edgekit.formats import FormatInfo
 from edgekit.io import sha256, write_json
 from edgekit.model import LoadedModel
+from edgekit.spec import EXPORT_MIN_DYNAMIC
 from edgekit.verify import Verification, verify_artifact
 
 MANIFEST = "manifest.json"
@@ -50,7 +51,8 @@ def export_all(model: LoadedModel, formats: Sequence[FormatInfo], out_dir: Path,
         if progress:
             progress(f"exporting {fmt.name}")
         results.append(_export_one(model, fmt, out_dir / f"{stem}{fmt.suffix}", samples, options or {}))
-    write_manifest(model, results, out_dir)
+    if any(r.path is not None for r in results):  # nothing exported: leave the directory as it was
+        write_manifest(model, results, out_dir)
     return results
 
 
@@ -67,7 +69,8 @@ def _export_one(model: LoadedModel, fmt: FormatInfo, path: Path, samples: int,
         return ExportResult(fmt.name, None, {}, error=exc)
     checked = without_axes(model, details.get("frozen_axes", []))
     try:
-        verification = verify_artifact(checked, str(path), fmt.name, samples=samples)
+        device = "cuda" if fmt.backend == "tensorrt" else "cpu"  # TensorRT runs on the GPU only
+        verification = verify_artifact(checked, str(path), fmt.name, samples=samples, device=device)
     except EdgekitError as exc:
         return ExportResult(fmt.name, path, details, error=exc)
     if details.get("frozen_axes"):
@@ -81,8 +84,12 @@ def without_axes(model: LoadedModel, frozen: Sequence[str]) -> LoadedModel:
     if not frozen:
         return model
     drop = {(n, int(a)) for n, _, a in (f.rpartition(":") for f in frozen)}
-    inputs = [dataclasses.replace(s, dynamic=tuple(ax for ax in s.dynamic if (s.name, ax) not in drop))
-              for s in model.inputs]
+    inputs = []
+    for s in model.inputs:
+        gone = [ax for ax in s.dynamic if (s.name, ax) in drop]
+        # the exporter froze the axis at the export example's size (at least EXPORT_MIN_DYNAMIC)
+        fixed = s.with_sizes({ax: max(s.shape[ax], EXPORT_MIN_DYNAMIC) for ax in gone})
+        inputs.append(dataclasses.replace(fixed, dynamic=tuple(ax for ax in s.dynamic if ax not in gone)))
     return dataclasses.replace(model, inputs=inputs)
 
 

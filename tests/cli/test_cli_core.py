@@ -115,7 +115,15 @@ def test_unsupported_operator_exit_2_names_it_and_leaves_no_artifact(user_models
     result = invoke("export", f"{user_models}:unsupported", "-i", "x:2x6x6", "--static", "-f", "onnx", "-o", out)
     assert result.exit_code == 2
     assert "linalg_svd" in one_error_line(result)
-    assert [p.name for p in out.iterdir()] == ["manifest.json"]
+    assert list(out.iterdir()) == []
+
+
+def test_trt_without_tensorrt_exits_3_with_one_line(tmp_path):
+    result = invoke("export", "cnn", "--format", "trt", "-o", tmp_path / "o")
+    assert result.exit_code == 3, result.output
+    line = one_error_line(result)
+    assert "TensorRT" in line and "edgekit[trt]" in line
+    assert result.stdout.strip() == ""
 
 
 def test_verbose_shows_the_traceback(tmp_path):
