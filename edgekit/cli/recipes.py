@@ -29,8 +29,9 @@ def train(
         model, metrics = train_recipe(rec, epochs=epochs, seed=seed)
     seconds = time.perf_counter() - start
     save_checkpoint(model, output, rec, metrics)
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-    console.print(f"{rec.name}: {shown} (validation, {seconds:.1f} s) -> {output}")
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k not in ("train_seconds", "params"))
+    console.print(f"{rec.name}: {shown} (validation; {int(metrics.get('params', 0)):,} parameters, trained in "
+                  f"{seconds:.1f} s) -> {output}")
 
 
 @cli_errors
