@@ -135,7 +135,7 @@ def set_training(model: nn.Module, mode: bool) -> None:
         (move_exported_model_to_train if mode else move_exported_model_to_eval)(model)
 
 
-def _batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Shuffled index batches for one epoch. Under torch.distributed every rank draws the same permutation
     (same seed) and takes its own stride of each batch, so ranks see disjoint data and stay in step."""
     import torch.distributed as dist
@@ -159,7 +159,7 @@ def _outputs(model: nn.Module, args: Sequence[torch.Tensor]) -> list[torch.Tenso
     return flatten_outputs(model(*args))
 
 
-def _fit(model: nn.Module, params: Any, loss_of: Callable[[np.ndarray], torch.Tensor], n: int, epochs: int,
+def fit(model: nn.Module, params: Any, loss_of: Callable[[np.ndarray], torch.Tensor], n: int, epochs: int,
          batch_size: int, lr: float, seed: int, weight_decay: float = 0.0) -> list[float]:
     """Adam with a cosine learning-rate schedule over ``epochs``; returns the mean loss of each epoch."""
     import torch
@@ -172,7 +172,7 @@ def _fit(model: nn.Module, params: Any, loss_of: Callable[[np.ndarray], torch.Te
     set_training(model, True)
     for _ in range(epochs):
         total, count = 0.0, 0
-        for idx in _batches(n, batch_size, rng):
+        for idx in shuffled_batches(n, batch_size, rng):
             loss = loss_of(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -210,7 +210,7 @@ class Classification:
             *args, labels = _tensors(data.train, [*names, "labels"], idx)
             return F.cross_entropy(_outputs(model, args)[0], labels, label_smoothing=self.label_smoothing)
 
-        self.history = _fit(model, model.parameters(), loss_of, len(data.train["labels"]),
+        self.history = fit(model, model.parameters(), loss_of, len(data.train["labels"]),
                             self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed,
                             self.weight_decay)
 
@@ -248,7 +248,7 @@ class AnomalyReconstruction:
             args = _tensors(data.train, names, idx)
             return F.mse_loss(_outputs(model, args)[0], args[0])
 
-        self.history = _fit(model, model.parameters(), loss_of, len(data.train[names[0]]),
+        self.history = fit(model, model.parameters(), loss_of, len(data.train[names[0]]),
                             self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed)
 
     def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
@@ -310,7 +310,7 @@ class Generator:
             opt_d.step()
             return F.binary_cross_entropy_with_logits(disc(fake).flatten(), ones)
 
-        self.history = _fit(model, [{"params": model.parameters(), "betas": (0.5, 0.999)}], loss_of, len(real),
+        self.history = fit(model, [{"params": model.parameters(), "betas": (0.5, 0.999)}], loss_of, len(real),
                             self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed)
 
     def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
@@ -392,7 +392,7 @@ class VAE:
             kl = -0.5 * torch.sum(1 + logvar - mean ** 2 - logvar.exp())
             return (rec + self.beta * kl) / len(idx)
 
-        self.history = _fit(model, model.parameters(), loss_of, len(data.train[names[0]]),
+        self.history = fit(model, model.parameters(), loss_of, len(data.train[names[0]]),
                             self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed)
 
     def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
@@ -433,7 +433,7 @@ class Denoise:
             noisy = (target + self.noise_std * torch.randn(target.shape, generator=noise)).clamp(0.0, 1.0)
             return F.mse_loss(_outputs(model, [noisy])[0], target)
 
-        self.history = _fit(model, model.parameters(), loss_of, len(clean),
+        self.history = fit(model, model.parameters(), loss_of, len(clean),
                             self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed)
 
     def evaluate(self, predict: Predict, data: Data, recipe: Recipe,

@@ -12,6 +12,7 @@ from edgekit.cli.common import STATE
 from edgekit.cli.compare import compare
 from edgekit.cli.export import export
 from edgekit.cli.recipes import recipes, train
+from edgekit.cli.quant import qat, quantize
 from edgekit.cli.trt import build
 
 app = typer.Typer(
@@ -44,6 +45,8 @@ app.command()(compare)
 app.command()(train)
 app.command("recipes")(recipes)
 app.command("build")(build)
+app.command()(qat)
+app.command()(quantize)
 
 
 def main() -> None:
