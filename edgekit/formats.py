@@ -46,7 +46,8 @@ FORMATS: dict[str, FormatInfo] = {
     f.name: f
     for f in (
         FormatInfo("torchscript", ".ts", "edgekit.export.torchscript:export_torchscript", "torchscript",
-                   "edgekit.export.torchscript:unavailable_reason", "TorchScript (torch.jit.trace), deprecated upstream"),
+                   "edgekit.export.torchscript:unavailable_reason",
+                   "TorchScript (torch.jit.trace), deprecated upstream"),
         FormatInfo("pt2", ".pt2", "edgekit.export.pt2:export_pt2", "pt2",
                    "edgekit.export.pt2:unavailable_reason", "torch.export ExportedProgram"),
         FormatInfo("onnx", ".onnx", "edgekit.export.onnx:export_onnx", "onnxruntime",

@@ -64,7 +64,9 @@ def load_model(ref: str, *, checkpoint: str | Path | None = None, inputs: Sequen
     else:
         raise BadInput(_unknown_ref_message(ref))
     if checkpoint is not None:
-        apply_checkpoint(cast(nn.Module, loaded.module.module), read_checkpoint(checkpoint, trust_checkpoint), checkpoint)
+        state = read_checkpoint(checkpoint, trust_checkpoint)
+        apply_checkpoint(cast(nn.Module, loaded.module.module), state, checkpoint)
+        loaded.checkpoint = str(Path(checkpoint).resolve())
     loaded.module.eval()
     loaded.inputs = apply_dynamic(loaded.inputs, dynamic, static)
     if atol is not None:

@@ -54,6 +54,14 @@ class FlatOutputs(nn.Module):
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(flatten_outputs(self.module(*args)))
 
+    def train(self, mode: bool = True) -> FlatOutputs:
+        self.training = mode
+        try:
+            self.module.train(mode)
+        except NotImplementedError:  # an ExportedProgram's module refuses train/eval; it was exported in eval
+            pass
+        return self
+
 
 @dataclasses.dataclass
 class LoadedModel:
@@ -66,6 +74,7 @@ class LoadedModel:
         source: where it came from (``recipe:cnn``, ``factory:models.py:make``, ``torchscript:m.ts`` ...).
         recipe: the recipe, when the model came from one.
         atol, rtol: verification tolerances (recipe defaults unless overridden).
+        checkpoint: the checkpoint file the weights came from, if any (recorded in manifests).
     """
 
     module: nn.Module
@@ -75,6 +84,7 @@ class LoadedModel:
     recipe: Recipe | None = None
     atol: float = DEFAULT_ATOL
     rtol: float = DEFAULT_RTOL
+    checkpoint: str | None = None
 
     @property
     def input_names(self) -> list[str]:

@@ -103,7 +103,8 @@ def compare_arrays(name: str, got: np.ndarray, ref: np.ndarray, atol: float, rto
     denom = float(np.linalg.norm(g) * np.linalg.norm(r))
     cosine = float(np.dot(g.ravel(), r.ravel()) / denom) if denom > 0 else float(np.array_equal(g, r))
     passed = bool(np.all(diff <= atol + rtol * np.abs(r))) and not nonfinite
-    return OutputCheck(name, list(got.shape), max_abs, max_rel, cosine, passed, "non-finite values" if nonfinite else "")
+    note = "non-finite values" if nonfinite else ""
+    return OutputCheck(name, list(got.shape), max_abs, max_rel, cosine, passed, note)
 
 
 def is_nondeterministic(model: LoadedModel, feed: dict[str, np.ndarray]) -> bool:

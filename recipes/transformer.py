@@ -1,4 +1,5 @@
-"""transformer: a small encoder classifier (nn.TransformerEncoder, 2 layers, d_model 32) reading digit rows as tokens."""
+"""transformer: a small encoder classifier (nn.TransformerEncoder, 2 layers, d_model 32) reading digit rows as
+tokens."""
 
 from __future__ import annotations
 

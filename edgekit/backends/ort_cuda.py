@@ -13,8 +13,9 @@ device buffers (``OrtValue`` on ``cuda``) and graph id (``RunOptions`` entry ``g
 reserved by ORT and -1 skips capture). Output shapes come from one run on the plain session. ORT's Python API
 cannot free one captured graph, so past ``max_graphs`` shapes new shapes run uncaptured instead of evicting.
 
-Status: the bookkeeping (graph ids, refusal messages, activation without a GPU) is unit-tested on the CPU; nothing here has run
-on a GPU in this repository yet (written against ONNX Runtime's CUDA EP and I/O binding documentation and its
+Status: the bookkeeping (graph ids, refusal messages, activation without a GPU) is unit-tested on the CPU;
+nothing here has run on a GPU in this repository yet (written against ONNX Runtime's CUDA EP and I/O binding
+documentation and its
 ``onnxruntime_test_python_cudagraph.py``).
 """
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from edgekit import __version__
+from edgekit.cli.bench import bench, doctor, pipeline
 from edgekit.cli.common import STATE
 from edgekit.cli.compare import compare
 from edgekit.cli.export import export
@@ -40,6 +41,7 @@ def _root(
     STATE["verbose"] = verbose
 
 
+app.command()(pipeline)
 app.command()(export)
 app.command()(compare)
 app.command()(train)
@@ -47,6 +49,8 @@ app.command("recipes")(recipes)
 app.command("build")(build)
 app.command()(qat)
 app.command()(quantize)
+app.command()(bench)
+app.command()(doctor)
 
 
 def main() -> None:

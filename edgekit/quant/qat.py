@@ -4,8 +4,8 @@
 Runs unchanged under ``torchrun --nproc_per_node N``: when ``WORLD_SIZE`` > 1 the process group is initialized
 (gloo on CPU, NCCL on CUDA), the prepared model is wrapped in ``DistributedDataParallel`` (which broadcasts rank
 0's weights and buffers at the start and every step, and averages gradients), every rank trains on its own
-stride of each batch (:func:`edgekit.tasks.shuffled_batches`). After training every rank's hash of its trained weights is
-gathered into the report (identical weights are checked, not assumed), then rank 0's observer ranges and
+stride of each batch (:func:`edgekit.tasks.shuffled_batches`). After training every rank's hash of its trained
+weights is gathered into the report (identical weights are checked, not assumed), then rank 0's observer ranges and
 BatchNorm statistics are broadcast, so every rank converts the same model. Only rank 0 writes artifacts.
 
 Fine-tuning loss: the recipe task's own (classification, anomaly reconstruction, denoising), which only need

@@ -138,7 +138,6 @@ def probe_ort_cuda() -> Probe:
 
 
 def _tiny_onnx() -> bytes:
-    import onnx
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])

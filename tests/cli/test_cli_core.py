@@ -139,3 +139,12 @@ def test_installed_console_script_in_a_subprocess_from_a_spaced_cwd(user_models,
     assert (spaced_dir / "out here" / "model.onnx").is_file()
     bad = subprocess.run([exe, "export", "nope.py:x"], cwd=spaced_dir, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_saved_exported_program_as_the_model(tmp_path):
+    out = tmp_path / "out"
+    assert invoke("export", "cnn", "-f", "pt2,onnx", "-o", out).exit_code == 0
+    result = invoke("compare", out / "model.pt2", out / "model.onnx", "--samples", "1")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["checkpoint"] is None and manifest["model"]["recipe"] == "cnn"

@@ -1,0 +1,82 @@
+"""What the numbers were measured on: CPU model, cores, memory, load, GPU and library versions.
+
+Every benchmark report carries this, because a latency means nothing without the machine (and on a shared
+machine, without its load at the time).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages, where the OS reports them."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def busy_cores(interval: float = 0.25) -> float:
+    """How many cores other processes keep busy: the system's CPU use over ``interval`` seconds while this process
+    sleeps, in cores (0.0 on a quiet machine)."""
+    import psutil
+
+    return round(float(psutil.cpu_percent(interval=interval)) / 100.0 * (os.cpu_count() or 1), 2)
+
+
+def gpu_info() -> dict[str, Any] | None:
+    """Name, compute capability and memory of CUDA device 0 as torch sees it; None without one. Only looks when
+    torch is already imported (the benchmark imports it anyway; listings must not pay for it)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    return {"name": props.name, "compute_capability": f"{props.major}.{props.minor}",
+            "memory_gb": round(props.total_memory / 2**30, 1), "cuda": torch.version.cuda}
+
+
+def host_info() -> dict[str, Any]:
+    """The host record of a benchmark report (see docs/bench-schema.md, ``host``)."""
+    import psutil
+
+    from edgekit.export.driver import versions
+
+    return {
+        "hostname": platform.node(),
+        "cpu": cpu_model(),
+        "cores_logical": os.cpu_count(),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "load_average": load_average(),
+        "gpu": gpu_info(),
+        "versions": versions(),
+    }
+
+
+def host_slug(host: dict[str, Any]) -> str:
+    """A short file-name-safe name for the host: CPU model, cores and GPU (``amd-epyc-2c``)."""
+    text = f"{host.get('cpu', 'cpu')}-{host.get('cores_logical', '?')}c"
+    if host.get("gpu"):
+        text += f"-{host['gpu']['name']}"
+    slug = "".join(ch.lower() if ch.isalnum() else "-" for ch in text)
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return slug.strip("-")[:60]
