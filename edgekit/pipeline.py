@@ -34,26 +34,64 @@ PIPELINE_BENCH = {"batches": (1, 32), "seconds": 0.5, "warmup": 10}
 
 
 def int8_unavailable_reason() -> str | None:
-    """SLOT for INT8 quantization (issue 4), checked before training so ``--int8`` fails fast: None when
-    :func:`int8_artifacts` can run here, else why not (with the fix)."""
-    return ("--int8: INT8 quantization has not joined the pipeline yet (issue 4); run without --int8, or use "
-            "edgekit quantize / edgekit qat and then edgekit bench")
+    """None when :func:`int8_artifacts` can run here (torchao's pt2e flow imports), else why not (with the fix);
+    checked before training so ``--int8`` fails fast."""
+    try:
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e  # noqa: F401
+    except ImportError as exc:
+        return f"--int8 needs torchao's pt2e quantization ({exc}); pip install 'torchao>=0.14'"
+    return None
+
+
+INT8_METHODS = ("ptq", "qat")
+"""What ``--int8`` produces: PTQ (16 calibration batches, min/max) and QAT (the recipe's fine-tune), side by side."""
 
 
 def int8_artifacts(model: LoadedModel, recipe: Recipe, out_dir: Path, progress: Callable[[str], None]) -> list[Path]:
-    """SLOT for INT8 quantization (issue 4 fills it; the pipeline calls it with ``--int8``).
-
-    Contract: quantize ``model`` (trained, eval mode) for ``recipe`` — calibration data from ``recipe.data()``
-    (e.g. :func:`edgekit.tasks.calibration_batches`) — write the INT8 artifacts into ``out_dir`` (the pipeline's
-    artifacts directory), add an entry for each to ``out_dir/manifest.json`` with ``details["precision"] = "int8"``
-    (and the target encoding, e.g. ``"encoding": "ort-uint8"`` / ``"trt-int8"``), and return their paths. The bench
-    then measures and scores them like every other artifact (precision column, recipe metric, agreement with eager).
+    """Quantize the trained ``model`` with PTQ and QAT, write both INT8 encodings of each into ``out_dir`` (the
+    TensorRT file, symmetric int8, and the ONNX Runtime CPU file, uint8 activations: TRAPS.md), add them to
+    ``out_dir/manifest.json`` with ``details.precision = "int8"`` and their encoding, and return their paths.
 
     Raises:
-        BackendUnavailable: when :func:`int8_unavailable_reason` says so.
+        VerificationFailed: an INT8 file fails its checks (zero points, agreement with the torch Q/DQ model).
     """
-    reason = int8_unavailable_reason()
-    raise BackendUnavailable(reason or "--int8: int8_artifacts() is not implemented")
+    from edgekit.quant.ptq import run_ptq
+    from edgekit.quant.qat import run_qat
+
+    checkpoint = Path(model.checkpoint) if model.checkpoint else None
+    reports = []
+    for method in INT8_METHODS:
+        progress(f"INT8 {method.upper()}")
+        run = run_ptq if method == "ptq" else run_qat
+        report = run(recipe.name, out_dir, checkpoint=checkpoint)
+        if report is not None:
+            reports.append((method, report))
+    return add_int8_to_manifest(out_dir, reports)
+
+
+def add_int8_to_manifest(out_dir: Path, reports: list[tuple[str, dict[str, Any]]]) -> list[Path]:
+    """Append one manifest entry per INT8 file (both encodings of every method); returns the files."""
+    import json
+
+    from edgekit.io import write_json
+
+    manifest_path = out_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    files = []
+    for method, report in reports:
+        for target, encoding in (("trt", "trt-int8 (symmetric, zero point 0: for TensorRT)"),
+                                 ("ort", "ort-uint8 (uint8 activations: for ONNX Runtime CPU)")):
+            art = report["artifacts"][target]
+            path = Path(art["path"])
+            manifest["artifacts"].append({
+                "format": "onnx", "file": path.name, "status": art["verification"], "sha256": art["sha256"],
+                "bytes": path.stat().st_size,
+                "details": {"precision": "int8", "method": method, "encoding": encoding,
+                            "max_abs_vs_torch_int8": art["max_abs_vs_torch_int8"],
+                            "frozen_axes": report.get("details", {}).get("frozen_axes", [])}})
+            files.append(path)
+    write_json(manifest_path, manifest)
+    return files
 
 
 @dataclasses.dataclass
@@ -130,7 +168,7 @@ def run_pipeline(recipe_ref: str, *, checkpoint: Path | None = None, out_dir: Pa
     t0 = time.perf_counter()
     if checkpoint is None:
         report(f"training {recipe.name}", 0.0)
-        module, train_metrics = train_recipe(recipe, epochs=epochs, threads=config.thread_count)
+        module, train_metrics = train_recipe(recipe, epochs=epochs)  # its own thread default (see TRAIN_THREADS)
         checkpoint = save_checkpoint(module, out / "checkpoint.pt", recipe, train_metrics)
     seconds["train"] = time.perf_counter() - t0
     model = load_model(recipe_ref, checkpoint=checkpoint)

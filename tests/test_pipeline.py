@@ -58,3 +58,19 @@ def test_edgekit_pipeline_cnn(tmp_path: Path) -> None:
     assert report["pipeline"]["train_metrics"]["top1"] > 0.9
     assert all(r["accuracy"]["top1"] > 0.9 for r in report["rows"])
     assert (tmp_path / "run" / "report.html").is_file() and (tmp_path / "run" / "report.md").is_file()
+
+
+def test_pipeline_int8_adds_both_encodings_of_ptq_and_qat(tmp_path: Path) -> None:
+    out = tmp_path / "int8"
+    config = BenchConfig(batches=(1,), iters=5, warmup=1)
+    result = run_pipeline("mlp", out_dir=out, epochs=1, int8=True, config=config)
+    rows = [r for r in result.report["rows"] if r["precision"] == "int8"]
+    assert sorted(r["name"] for r in rows) == ["mlp.ptq.int8.ort.onnx", "mlp.ptq.int8.trt.onnx",
+                                               "mlp.qat.int8.ort.onnx", "mlp.qat.int8.trt.onnx"]
+    assert all(r["status"] == "ok" and "top1" in r["accuracy"] for r in rows)
+    fp32 = next(r for r in result.report["rows"] if r["name"] == "model.onnx")["accuracy"]["top1"]
+    assert all(r["accuracy"]["top1"] >= fp32 - 0.05 for r in rows)  # QAT fine-tunes on: it may gain
+    manifest = json.loads((out / "artifacts" / "manifest.json").read_text())
+    encodings = {a["file"]: a["details"]["encoding"] for a in manifest["artifacts"] if a["details"].get("precision")}
+    assert encodings["mlp.ptq.int8.trt.onnx"].startswith("trt-int8")
+    assert encodings["mlp.qat.int8.ort.onnx"].startswith("ort-uint8")

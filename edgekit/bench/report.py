@@ -119,8 +119,10 @@ def pipeline_lines(report: Report) -> list[str]:
     if not p:
         return []
     if p.get("trained"):
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in (p.get("train_metrics") or {}).items())
-        lines = [f"trained {p['recipe']}: {shown} -> {p['checkpoint']}"]
+        metrics = dict(p.get("train_metrics") or {})
+        extra = f" ({int(metrics.pop('params', 0)):,} parameters, {metrics.pop('train_seconds', 0):.1f} s)"
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        lines = [f"trained {p['recipe']}: {shown}{extra} -> {p['checkpoint']}"]
     else:
         lines = [f"checkpoint {p['checkpoint']} (not trained here)"]
     for e in p.get("exports", []):

@@ -3,6 +3,7 @@ so ``edgekit --help`` imports neither torch nor onnxruntime."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -39,6 +40,9 @@ def _root(
                                           help="Print the version.")] = False,
 ) -> None:
     STATE["verbose"] = verbose
+    if not verbose:  # library chatter on import (torchao's optional GPU kernels, torch's pytree notices)
+        for name in ("torchao", "torch.utils._pytree", "torch._dynamo", "torch.export"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 app.command()(pipeline)
