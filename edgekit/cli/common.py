@@ -4,6 +4,7 @@ console."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import traceback
@@ -22,6 +23,12 @@ _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
 console = Console(highlight=False, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 STATE = {"verbose": False}
+
+# Library chatter on import (torchao's optional GPU kernels, torch's pytree notices) stays out of the CLI's output;
+# --verbose lets it through.
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "torch._dynamo", "torch.export")
+for _name in QUIET_LOGGERS:
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

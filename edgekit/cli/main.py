@@ -10,7 +10,7 @@ import typer
 
 from edgekit import __version__
 from edgekit.cli.bench import bench, doctor, pipeline
-from edgekit.cli.common import STATE
+from edgekit.cli.common import QUIET_LOGGERS, STATE
 from edgekit.cli.compare import compare
 from edgekit.cli.export import export
 from edgekit.cli.recipes import recipes, train
@@ -40,9 +40,9 @@ def _root(
                                           help="Print the version.")] = False,
 ) -> None:
     STATE["verbose"] = verbose
-    if not verbose:  # library chatter on import (torchao's optional GPU kernels, torch's pytree notices)
-        for name in ("torchao", "torch.utils._pytree", "torch._dynamo", "torch.export"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    if verbose:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 app.command()(pipeline)

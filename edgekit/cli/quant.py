@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from edgekit.cli.common import (CheckpointOpt, DynamicOpt, InputOpt, ModelArg, StaticOpt, TrustOpt, cli_errors,
                                 console)
@@ -125,9 +126,11 @@ def _print(report: dict[str, Any]) -> None:
         console.print(f"gate: {report['gate']['status']}" + (f" ({report['gate']['message']})"
                                                               if "message" in report["gate"] else ""))
     for a in report["artifacts"].values():
-        console.print(f"{a['path']}  [{a['backend']}]  verification: {a['verification']}")
-    console.print(f"quantized layers: {', '.join(report['quantized_layers'])}")
-    console.print(f"float layers: {', '.join(report['float_layers']) or 'none'}")
+        console.print(escape(f"{a['path']}  [{a['backend']}]  verification: {a['verification']}"))
+    for title, layers in (("quantized layers", report["quantized_layers"]), ("float layers", report["float_layers"])):
+        console.print(f"{title}:" + ("" if layers else " none"))
+        for name, why in layers.items():
+            console.print(escape(f"  {name}  {why}"))
 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False)
