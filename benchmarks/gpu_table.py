@@ -111,7 +111,12 @@ def prepare(column: str, model: Any, onnx_path: Path, feed: dict[str, Any], prec
     if column == "ort_cudagraph" and "fallback" in runner.details:
         row[f"{column}_status"] = f"refused: {runner.details['fallback']}"
         return None
-    return runner.timed_call(feed)
+    call = runner.timed_call(feed)
+
+    def in_context() -> Any:  # one call per round here, so the runner's timing context is entered per call
+        with runner.timing_context():
+            return call()
+    return in_context
 
 
 def time_round_robin(calls: dict[str, Callable[[], Any]], rounds: int, warmup: int) -> dict[str, list[float]]:

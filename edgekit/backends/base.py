@@ -9,6 +9,7 @@ the registry in :mod:`edgekit.backends` imports on first use.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -75,9 +76,15 @@ class Runner(abc.ABC):
 
     def timed_call(self, feed: Arrays) -> Callable[[], Any]:
         """A zero-argument callable running one inference on ``feed`` with as little harness work as the backend
-        allows; the benchmark times calls of it. It must block until the result is ready (synchronize on GPU)."""
+        allows; the benchmark times calls of it, inside :meth:`timing_context`. It must block until the result is
+        ready (synchronize on GPU)."""
         self.infer(feed)
         return lambda: self.infer_impl(feed)
+
+    def timing_context(self) -> contextlib.AbstractContextManager[Any]:
+        """Entered around each block of timed calls (not each call): state the backend wants while it is timed,
+        such as PyTorch's inference mode, whose per-call entry would otherwise cost the row a few microseconds."""
+        return contextlib.nullcontext()
 
     # -- to implement ------------------------------------------------------------------------------------------
     @abc.abstractmethod

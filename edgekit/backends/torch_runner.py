@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,8 @@ class _TorchRunner(Runner):
         return {n: t.detach().cpu().numpy() for n, t in zip(names, outs, strict=True)}
 
     def timed_call(self, feed: Arrays) -> Callable[[], Any]:
-        """Inputs already on the device as tensors; times forward (synchronized on CUDA) only."""
+        """Inputs already on the device as tensors; times forward only (synchronized on CUDA). Meant to be called
+        inside :meth:`timing_context` (inference mode), as a bare ``with torch.inference_mode(): loop`` would."""
         import torch
 
         self.infer(feed)
@@ -68,16 +70,16 @@ class _TorchRunner(Runner):
         module = self.module
         if self.device == "cuda":
             def run_cuda() -> Any:
-                with torch.inference_mode():
-                    out = module(*args)
+                out = module(*args)
                 torch.cuda.synchronize()
                 return out
             return run_cuda
+        return lambda: module(*args)
 
-        def run() -> Any:
-            with torch.inference_mode():
-                return module(*args)
-        return run
+    def timing_context(self) -> contextlib.AbstractContextManager[Any]:
+        import torch
+
+        return torch.inference_mode()
 
 
 class EagerRunner(_TorchRunner):

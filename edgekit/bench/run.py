@@ -382,7 +382,7 @@ def _time_all(subjects: list[Subject], config: BenchConfig, report: Progress,
             fn = s.timed_fn(batch)
             if fn is None:
                 continue
-            cands.append(Candidate(fn, s.label))
+            cands.append(Candidate(fn, s.label, s.runner.timing_context))  # type: ignore[union-attr]
             owner.append((s, "timed"))
             bare = reference(s, batch) if reference is not None else None
             if bare is not None:

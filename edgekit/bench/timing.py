@@ -13,6 +13,7 @@ Design rules, because a harness must not distort what it measures (see ``benchma
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import math
@@ -83,18 +84,21 @@ class Candidate:
     loop is written that way in ``benchmarks/``) so that it is measured with no indirection at all.
     """
 
-    def __init__(self, fn: Callable[[], Any], name: str = "") -> None:
+    def __init__(self, fn: Callable[[], Any], name: str = "",
+                 context: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
         self.fn = fn
         self.name = name
+        self.context = context
 
     def run_block(self, k: int, out: list[int]) -> None:
         fn = self.fn
         clock = time.perf_counter_ns
         append = out.append
-        for _ in range(k):
-            t0 = clock()
-            fn()
-            append(clock() - t0)
+        with self.context():  # entered per block, not per call (Runner.timing_context)
+            for _ in range(k):
+                t0 = clock()
+                fn()
+                append(clock() - t0)
 
     def warm(self, k: int) -> None:
         """``k`` untimed calls (through :meth:`run_block`, so subclasses warm up the very code they time)."""

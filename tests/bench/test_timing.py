@@ -122,3 +122,34 @@ def test_memory_probes() -> None:
     assert gpu.peak_bytes() is None
     _, ms = timing.timed_ms(lambda: 42)
     assert ms >= 0
+
+
+def test_candidate_enters_its_context_once_per_block_not_per_call():
+    import contextlib
+
+    entered: list[int] = []
+
+    @contextlib.contextmanager
+    def ctx():
+        entered.append(1)
+        yield
+
+    calls: list[int] = []
+    out: list[int] = []
+    Candidate(lambda: calls.append(1), "c", ctx).run_block(7, out)
+    assert len(calls) == 7 and len(out) == 7 and entered == [1]
+
+
+def test_torch_runner_times_inside_inference_mode():
+    import torch
+
+    from edgekit.backends.torch_runner import EagerRunner
+    from edgekit.intake import load_model
+    from edgekit.spec import random_inputs
+
+    model = load_model("mlp")
+    with EagerRunner(model) as runner:
+        call = runner.timed_call(random_inputs(model.inputs))
+        with runner.timing_context():
+            out = call()
+    assert torch.is_inference(out)
