@@ -23,7 +23,7 @@ install-dev: install
 	$(PIP) install -q --no-deps tensorrt-stubs==10.13.0.35.1
 
 demo: install
-	$(VENV)/bin/edgekit pipeline cnn -o runs/cnn
+	$(VENV)/bin/edgekit pipeline cnn --int8 -o runs/cnn
 
 test: install-dev
 	$(PY) -m pytest -q -m "not slow" --durations=15
