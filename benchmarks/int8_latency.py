@@ -206,7 +206,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="intra_op_num_threads for every session")
     parser.add_argument("--epochs", type=int, default=5, help="fp32 training epochs when no --checkpoint")
     parser.add_argument("--checkpoint", type=Path, default=None, help="fp32 weights (one recipe only)")
-    parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     results = run(args.recipes.split(","), args.batch, args.rounds, args.threads, args.epochs, args.out,
                   args.checkpoint)
