@@ -25,7 +25,7 @@ from edgekit.checkpoint import apply_checkpoint, read_checkpoint
 from edgekit.errors import BadInput
 from edgekit.model import DEFAULT_ATOL, DEFAULT_RTOL, FlatOutputs, LoadedModel, probe_outputs
 from edgekit.recipe import _import_path, get_recipe, is_recipe_ref
-from edgekit.spec import InputSpec, apply_dynamic, parse_input
+from edgekit.spec import DTYPES, InputSpec, apply_dynamic, parse_input
 
 # Models built without a checkpoint get this seed's initialisation, so that `export` and a later `compare` of the
 # same MODEL see the same weights.
@@ -138,6 +138,8 @@ def _import_target(target: str, ref: str) -> Any:
     except ImportError as exc:
         raise BadInput(f"cannot import module '{target}' (from '{ref}'): {exc}; check it is on PYTHONPATH, "
                        f"or give a file path like path/to/file.py:factory") from exc
+    except Exception as exc:  # the user's module failed while importing
+        raise BadInput(f"importing module '{target}' (from '{ref}') failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _example_inputs(module_obj: Any, model: nn.Module, ref: str) -> list[InputSpec]:
@@ -147,7 +149,10 @@ def _example_inputs(module_obj: Any, model: nn.Module, ref: str) -> list[InputSp
     if fn is None:
         raise BadInput(f"no inputs known for '{ref}': pass --input NAME:DIMS[:DTYPE] for each forward() argument "
                        f"(e.g. --input x:1x3x32x32), or define example_inputs() in the factory's module")
-    value = fn()
+    try:
+        value = fn()
+    except Exception as exc:  # the user's function
+        raise BadInput(f"example_inputs() in '{ref}' raised {type(exc).__name__}: {exc}") from exc
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, InputSpec) for v in value):
         return list(value)
     if isinstance(value, torch.Tensor):
@@ -160,7 +165,14 @@ def _example_inputs(module_obj: Any, model: nn.Module, ref: str) -> list[InputSp
     else:
         raise BadInput(f"example_inputs() in '{ref}' returned a {type(value).__name__}; expected tensors "
                        f"(tuple or dict) or a list of edgekit.spec.InputSpec")
-    return [InputSpec(n, tuple(t.shape), str(t.dtype).removeprefix("torch.")) for n, t in items]
+    specs = []
+    for name, t in items:
+        dtype = str(getattr(t, "dtype", "")).removeprefix("torch.")
+        if not isinstance(t, torch.Tensor) or dtype not in DTYPES:
+            raise BadInput(f"example_inputs() in '{ref}': input '{name}' is a {type(t).__name__} of dtype "
+                           f"'{dtype}'; expected tensors of {', '.join(DTYPES)} (cast it, e.g. x.float())")
+        specs.append(InputSpec(name, tuple(t.shape), dtype, dynamic=(0,) if t.dim() else ()))
+    return specs
 
 
 def _forward_arg_names(model: nn.Module, count: int) -> list[str]:
@@ -176,8 +188,7 @@ def _from_saved(path: Path, specs: list[InputSpec]) -> LoadedModel:
     kind = SAVED_SUFFIXES[path.suffix.lower()]
     manifest = _manifest_entry(path)
     if not specs and manifest:
-        specs = [InputSpec(i["name"], tuple(i["shape"]), i["dtype"], tuple(i.get("dynamic_axes", [0])))
-                 for i in manifest["inputs"]]
+        specs = manifest["inputs"]
     if kind == "pt2":
         from edgekit.backends.torch_runner import ExportedProgramRunner
 
@@ -192,8 +203,7 @@ def _from_saved(path: Path, specs: list[InputSpec]) -> LoadedModel:
         if not specs:
             raise BadInput(f"no inputs known for TorchScript file '{path}': pass --input NAME:DIMS[:DTYPE] for "
                            f"each input, or keep the manifest.json written beside it by edgekit export")
-    names = manifest["outputs"] if manifest else None
-    outputs = probe_outputs(module, specs, [o["name"] for o in names] if names else None)
+    outputs = probe_outputs(module, specs, manifest["outputs"] if manifest else None)
     return LoadedModel(FlatOutputs(module), specs, outputs, f"{kind}:{path}")
 
 
@@ -218,13 +228,23 @@ def _specs_from_program(path: Path) -> list[InputSpec]:
 
 
 def _manifest_entry(path: Path) -> dict[str, Any] | None:
-    """The inputs/outputs recorded in a manifest.json beside ``path``, if any."""
+    """What the manifest.json beside ``path`` records for it: ``inputs`` (InputSpecs, with the axes this file's
+    exporter froze made static), ``outputs`` (names); None without a readable manifest."""
+    from edgekit.export.driver import without_axes
+
     manifest = path.parent / "manifest.json"
     if not manifest.is_file():
         return None
     try:
         data = json.loads(manifest.read_text())
-        return {"inputs": data["inputs"], "outputs": data["outputs"]}
-    except (ValueError, KeyError):
+        specs = [InputSpec(i["name"], tuple(i["shape"]), i["dtype"], tuple(i.get("dynamic_axes", [0])))
+                 for i in data["inputs"]]
+        outputs = [str(o["name"]) for o in data["outputs"]]
+        entry: dict[str, Any] = next((a for a in data.get("artifacts", []) if a.get("file") == path.name), {})
+        frozen = list((entry.get("details") or {}).get("frozen_axes", []))
+    except (ValueError, KeyError, TypeError, AttributeError):
         print(f"edgekit: ignoring unreadable {manifest}", file=sys.stderr)
         return None
+    if frozen:
+        specs = without_axes(LoadedModel(nn.Identity(), specs, outputs, ""), frozen).inputs
+    return {"inputs": specs, "outputs": outputs}

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.base import Runner
-from edgekit.errors import EdgekitError
+from edgekit.errors import BadInput, EdgekitError
 from edgekit.model import LoadedModel
 from edgekit.spec import random_inputs, shape_plan
 
@@ -107,9 +107,26 @@ def compare_arrays(name: str, got: np.ndarray, ref: np.ndarray, atol: float, rto
     return OutputCheck(name, list(got.shape), max_abs, max_rel, cosine, passed, note)
 
 
+def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Eager outputs on ``feed``.
+
+    Raises:
+        BadInput: eager PyTorch itself fails at these shapes (an axis declared dynamic that the model fixes).
+    """
+    try:
+        return model.predict(feed)
+    except Exception as exc:  # the user's model at a size it cannot take
+        shapes = {k: list(v.shape) for k, v in feed.items()}
+        dynamic = [f"{s.name}:{ax}" for s in model.inputs for ax in s.dynamic]
+        raise BadInput(f"eager PyTorch fails at input shapes {shapes}: {type(exc).__name__}: "
+                       f"{(str(exc).splitlines() or [''])[0][:200]}; the dynamic axes ({', '.join(dynamic)}) must "
+                       f"accept other sizes: drop the --dynamic mark that the model does not support, or use "
+                       f"--static") from exc
+
+
 def is_nondeterministic(model: LoadedModel, feed: dict[str, np.ndarray]) -> bool:
     """True when two identical eager runs disagree (sampling or dropout in forward)."""
-    a, b = model.predict(feed), model.predict(feed)
+    a, b = eager_outputs(model, feed), eager_outputs(model, feed)
     return any(not np.array_equal(a[k], b[k], equal_nan=True) for k in a)
 
 
@@ -145,7 +162,7 @@ def verify_runner(model: LoadedModel, runner: Runner, artifact: str, fmt: str, *
 def _check_shape(model: LoadedModel, runner: Runner, feed: dict[str, np.ndarray], label: str,
                  atol: float, rtol: float) -> ShapeCheck:
     shapes = {k: list(v.shape) for k, v in feed.items()}
-    ref = model.predict(feed)
+    ref = eager_outputs(model, feed)
     try:
         got = runner.infer(feed)
     except EdgekitError as exc:

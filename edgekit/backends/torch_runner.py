@@ -115,7 +115,8 @@ class TorchScriptRunner(_TorchRunner):
         try:
             return torch.jit.load(str(self.artifact), map_location=self.device).eval()
         except (RuntimeError, ValueError, OSError) as exc:
-            raise BadInput(f"cannot load TorchScript file '{self.artifact}': {str(exc).splitlines()[0]}; "
+            raise BadInput(f"cannot load TorchScript file '{self.artifact}': "
+                           f"{(str(exc).splitlines() or [type(exc).__name__])[0]}; "
                            f"expected a file written by torch.jit.save (edgekit export --format torchscript)") from exc
 
 

@@ -194,6 +194,18 @@ def split_refs(refs: Sequence[str | Path]) -> tuple[str | None, list[Path]]:
     return model, artifacts
 
 
+def manifest_files(directory: Path) -> set[str] | None:
+    """Names of the artifacts the directory's manifest.json lists (None without a readable manifest): a directory
+    written by edgekit holds other files too (checkpoints, reports)."""
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        return {str(a["file"]) for a in json.loads(manifest.read_text()).get("artifacts", []) if a.get("file")}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def expand(paths: Sequence[Path]) -> list[Path]:
     """Files as given; directories expanded to the artifacts they hold (sorted).
 
@@ -203,8 +215,9 @@ def expand(paths: Sequence[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
+            listed = manifest_files(p)
             found = sorted(f for f in p.iterdir() if f.suffix.lower() in ARTIFACT_SUFFIXES
-                           and not f.name.startswith("."))
+                           and not f.name.startswith(".") and (listed is None or f.name in listed))
             if not found:
                 raise BadInput(f"directory '{p}' holds no artifacts; expected .ts/.pt/.pt2/.onnx/.engine files "
                                f"(run edgekit export first)")

@@ -315,7 +315,7 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
                 (not wanted or b.name in wanted):
             subjects += [Subject(model, b.name, None, p, _options(b.name, p)) for p in _precisions(b.name, config)]
     for art in artifacts:
-        spec_model = without_axes(_artifact_model(model, art), art.frozen_axes)
+        spec_model = without_axes(artifact_model(model, art), art.frozen_axes)
         if auto:
             names = [b.name for b in _ordered(backends_for(art.format), config.device) if config.device in b.devices]
         elif wanted:
@@ -374,9 +374,9 @@ def _formats_of(backend: str) -> tuple[str, ...]:
     return get_backend(backend).formats
 
 
-def _artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
+def artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
     """``model`` with the artifact's own input specs from its manifest, when it records them (an artifact may
-    have been exported with a static batch)."""
+    have been exported with a static batch), dynamic only where ``model`` is too."""
     from edgekit.spec import InputSpec
 
     recorded = art.manifest.get("inputs") if art.manifest else None
@@ -390,6 +390,9 @@ def _artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
     if [s.name for s in specs] != model.input_names:
         raise BadInput(f"artifact '{art.path}' has inputs {[s.name for s in specs]} (from its manifest) but the "
                        f"model has {model.input_names}; bench artifacts exported from this model")
+    # an axis is varied only where both the artifact and the eager reference accept other sizes
+    own = {s.name: set(s.dynamic) for s in model.inputs}
+    specs = [dataclasses.replace(s, dynamic=tuple(ax for ax in s.dynamic if ax in own[s.name])) for s in specs]
     return dataclasses.replace(model, inputs=specs)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from edgekit.cli.common import CheckpointOpt, TrustOpt, cli_errors, console, err_console
 from edgekit.errors import BadInput
@@ -177,6 +178,11 @@ def pipeline(
     for path in result.reports:
         console.print(f"wrote {path}")
     console.print(f"pipeline finished in {time.perf_counter() - start:.0f} s")
+    errors = [r for r in result.exports if r.error is not None]
+    if errors:  # a format that is available here failed to export: the job did not do what it promised
+        err_console.print(f"[bold red]error:[/] {escape(f'export {errors[0].format}: {errors[0].error}')}",
+                          soft_wrap=True)
+        raise typer.Exit(errors[0].error.exit_code)  # type: ignore[union-attr]
     failed = result.failed_verifications
     if failed:
         manifest = result.out_dir / "artifacts" / "manifest.json"

@@ -46,6 +46,22 @@ def cli_errors(fn: F) -> F:
                 traceback.print_exc(file=sys.stderr)
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, emoji=False)
             raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except OSError as exc:  # files: permissions, a directory where a file was expected, a full disk
+            if STATE["verbose"]:
+                traceback.print_exc(file=sys.stderr)
+            what = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+            err_console.print(f"[bold red]error:[/] {escape(what)}; check the path and its permissions",
+                              soft_wrap=True, emoji=False)
+            raise typer.Exit(2) from None
+        except Exception as exc:  # an edgekit bug or a library failure: still one line, the traceback on demand
+            if STATE["verbose"]:
+                traceback.print_exc(file=sys.stderr)
+            first = (str(exc).splitlines() or [""])[0][:300]
+            err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(first)}; rerun with "
+                              f"--verbose for the traceback and report it", soft_wrap=True, emoji=False)
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from edgekit.cli.common import (AtolOpt, CheckpointOpt, DynamicOpt, InputOpt, ModelArg, RtolOpt, SamplesOpt,
                                 StaticOpt, TrustOpt, cli_errors, console, err_console, load)
@@ -33,71 +34,49 @@ def compare(
 ) -> None:
     """Verify ARTIFACTs against eager MODEL on fresh random inputs at several sizes per dynamic axis.
     Exit 1 on any mismatch, 2 on an artifact that does not load."""
+    from edgekit.bench.run import expand
+    from edgekit.bench.subjects import artifact_model, read_artifact
     from edgekit.cli.render import verification_table
-    from edgekit.errors import BadInput
     from edgekit.export.driver import without_axes
-    from edgekit.formats import format_of
     from edgekit.io import write_json
     from edgekit.reports_junit import write_junit
     from edgekit.verify import verify_artifact
 
     loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
-    files = expand_artifacts(artifacts)
-    if not files:
-        raise BadInput(f"no artifacts found in {', '.join(map(str, artifacts))}; expected .ts/.pt/.pt2/.onnx/.engine "
-                       f"files or a directory written by edgekit export")
-    results = []
+    files = expand(artifacts)
+    results, skipped = [], []
     for path in files:
-        fmt = format_of(path)
-        checked = without_axes(loaded, frozen_axes_of(path))
-        results.append(verify_artifact(checked, str(path), fmt.name, backend, device=device, samples=samples))
-    console.print(verification_table(results))
+        art = read_artifact(path)
+        if art.precision != "fp32":
+            skipped.append(f"{path.name}: {art.precision} artifact, verified when it was made against its own "
+                           f"quantized torch model (see its .quant.json); compare checks fp32 artifacts")
+            continue
+        # the artifact's own input specs (a static export) and the axes its exporter froze, from its manifest
+        checked = without_axes(artifact_model(loaded, art), art.frozen_axes)
+        results.append(verify_artifact(checked, str(path), art.format, backend, device=device, samples=samples))
+    if results:
+        console.print(verification_table(results))
     if json_path:
-        write_json(json_path, {"schema": 1, "model": loaded.source, "results": [r.to_json() for r in results]})
+        write_json(json_path, {"schema": 1, "model": loaded.source, "results": [r.to_json() for r in results],
+                               "skipped": skipped})
     if junit:
         write_junit(junit, results)
-    bad = [Path(r.artifact).name for r in results if r.status == "FAIL"]
+    for line in skipped:
+        err_console.print(f"[yellow]skipped:[/] {escape(line)}", soft_wrap=True)
     for r in results:
         if r.nondeterministic:
             err_console.print(f"[yellow]warning:[/] {Path(r.artifact).name}: eager PyTorch is nondeterministic; "
                               f"its outputs were not compared", soft_wrap=True)
+    bad = [Path(r.artifact).name for r in results if r.status == "FAIL"]
     if bad:
         err_console.print(f"[bold red]mismatch:[/] {', '.join(bad)} differ from eager beyond atol={results[0].atol} "
                           f"rtol={results[0].rtol}", soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"[green]all {len(results)} artifacts match eager[/]")
-
-
-SUFFIXES = (".ts", ".pt", ".pt2", ".onnx", ".engine")
-
-
-def expand_artifacts(paths: list[Path]) -> list[Path]:
-    """Files as given; directories expanded to the artifacts they hold (sorted)."""
-    from edgekit.errors import BadInput
-
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith("."))
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise BadInput(f"artifact '{p}' does not exist; give exported files or the directory edgekit export wrote")
-    return out
-
-
-def frozen_axes_of(path: Path) -> list[str]:
-    """Axes the manifest beside ``path`` says its exporter froze."""
-    import json
-
-    manifest = path.parent / "manifest.json"
-    if not manifest.is_file():
-        return []
-    try:
-        entries = json.loads(manifest.read_text()).get("artifacts", [])
-    except ValueError:
-        return []
-    for e in entries:
-        if e.get("file") == path.name:
-            return list(e.get("details", {}).get("frozen_axes", []))
-    return []
+    compared = [r for r in results if r.passed]
+    if not compared:
+        err_console.print("[bold red]error:[/] no artifact could be compared with eager (see above); a gate that "
+                          "compared nothing does not pass", soft_wrap=True)
+        raise typer.Exit(1)
+    not_compared = len(files) - len(compared)
+    console.print(f"[green]{len(compared)} artifacts match eager[/]"
+                  + (f"; {not_compared} not compared (see above)" if not_compared else ""))

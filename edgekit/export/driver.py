@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import BadInput, EdgekitError
 from edgekit.formats import FormatInfo
 from edgekit.io import sha256, write_json
 from edgekit.model import LoadedModel
@@ -45,6 +45,8 @@ def export_all(model: LoadedModel, formats: Sequence[FormatInfo], out_dir: Path,
     A format that fails (unsupported operator, unavailable backend) is reported in its result and the others go on;
     its file is never left behind. Returns one result per format, in order.
     """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"output directory '{out_dir}' is an existing file; give a directory with -o")
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for fmt in formats:

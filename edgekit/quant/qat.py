@@ -244,7 +244,7 @@ def run_qat(model_ref: str, output: Path, *, recipe_ref: str | None = None, chec
         if not info.is_main:
             return None
         name = recipe.name if loaded.recipe is not None else "model"
-        ckpt = artifact_paths(output, name, "qat")["trt"].parent / f"{name}.qat.pt"
+        ckpt = artifact_paths(output, name, "qat")["trt"].parent / f"{name}.qat.pth"
         output.mkdir(parents=True, exist_ok=True)
         with atomic_path(ckpt) as tmp:
             torch.save({"state_dict": {k: v for k, v in state.items() if not k.startswith("quant.")},

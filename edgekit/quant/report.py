@@ -7,7 +7,7 @@ Files in the output directory, for ``NAME`` (the recipe's name, else ``model``) 
 * ``NAME.METHOD.int8.ort.onnx`` -- for ONNX Runtime on CPU (uint8 activations);
 * ``NAME.METHOD.quant.json`` / ``.md`` -- this report; the Markdown also shows the other method's numbers when
   its report is in the same directory (QAT and PTQ side by side);
-* ``NAME.qat.pt`` -- QAT only: the fine-tuned weights (``--checkpoint``-compatible) and fake-quant state.
+* ``NAME.qat.pth`` -- QAT only: the fine-tuned weights (``--checkpoint``-compatible) and fake-quant state.
 """
 
 from __future__ import annotations

@@ -148,3 +148,45 @@ def test_saved_exported_program_as_the_model(tmp_path):
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["checkpoint"] is None and manifest["model"]["recipe"] == "cnn"
+
+
+def test_a_dynamic_mark_the_model_cannot_take_is_bad_input(tmp_path):
+    result = invoke("export", "mlp", "--dynamic", "x:1", "-f", "torchscript", "-o", tmp_path / "o")
+    assert result.exit_code == 2, result.output
+    assert "eager PyTorch fails at input shapes" in one_error_line(result)
+
+
+def test_output_path_that_is_a_file_is_bad_input(tmp_path):
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    result = invoke("export", "mlp", "-f", "onnx", "-o", target)
+    assert result.exit_code == 2 and "is an existing file" in one_error_line(result)
+
+
+def test_compare_reads_the_manifest_static_export_and_frozen_pt2_axis(tmp_path):
+    out = tmp_path / "static"
+    assert invoke("export", "cnn", "--static", "-f", "onnx,pt2", "-o", out).exit_code == 0
+    result = invoke("compare", "cnn", out, "--samples", "1")
+    assert result.exit_code == 0, result.output
+    seq = tmp_path / "seq"
+    assert invoke("export", "gru", "-f", "pt2,onnx", "-o", seq).exit_code == 0
+    again = invoke("compare", seq / "model.pt2", seq / "model.onnx", "--samples", "1")
+    assert again.exit_code == 0, again.output
+
+
+def test_compare_skips_files_the_manifest_does_not_list_and_says_when_nothing_was_compared(user_models, tmp_path):
+    out = tmp_path / "o"
+    assert invoke("export", "mlp", "-f", "onnx", "-o", out).exit_code == 0
+    (out / "mlp.qat.pth").write_bytes(b"a checkpoint, not an artifact")
+    assert invoke("compare", "mlp", out, "--samples", "1").exit_code == 0
+    noisy = tmp_path / "noisy"
+    assert invoke("export", f"{user_models}:noisy", "-i", "x:1x4", "-f", "onnx", "-o", noisy).exit_code == 0
+    result = invoke("compare", f"{user_models}:noisy", noisy, "-i", "x:1x4")
+    assert result.exit_code == 1 and "compared nothing" in result.stderr
+
+
+def test_factory_module_failing_at_import_is_bad_input(tmp_path, monkeypatch):
+    (tmp_path / "broken_mod.py").write_text("raise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = invoke("export", "broken_mod:make", "-i", "x:1x2", "-o", tmp_path / "o")
+    assert result.exit_code == 2 and "boom" in one_error_line(result)

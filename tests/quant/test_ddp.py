@@ -37,5 +37,5 @@ def test_torchrun_two_processes(mlp_checkpoint: Path, tmp_path: Path) -> None:
     assert len(set(details["rank_state_sha256"])) == 1
     assert report["gate"]["status"] == "pass"
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted(["mlp.qat.int8.trt.onnx", "mlp.qat.int8.ort.onnx", "mlp.qat.pt", "mlp.qat.quant.json",
+    assert written == sorted(["mlp.qat.int8.trt.onnx", "mlp.qat.int8.ort.onnx", "mlp.qat.pth", "mlp.qat.quant.json",
                               "mlp.qat.quant.md"])
