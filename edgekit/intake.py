@@ -25,7 +25,7 @@ from edgekit.checkpoint import apply_checkpoint, read_checkpoint
 from edgekit.errors import BadInput
 from edgekit.model import DEFAULT_ATOL, DEFAULT_RTOL, FlatOutputs, LoadedModel, probe_outputs
 from edgekit.recipe import _import_path, get_recipe, is_recipe_ref
-from edgekit.spec import DTYPES, InputSpec, apply_dynamic, parse_input
+from edgekit.spec import DTYPES, InputSpec, apply_dynamic, freeze_axes, parse_input
 
 # Models built without a checkpoint get this seed's initialisation, so that `export` and a later `compare` of the
 # same MODEL see the same weights.
@@ -230,21 +230,16 @@ def _specs_from_program(path: Path) -> list[InputSpec]:
 def _manifest_entry(path: Path) -> dict[str, Any] | None:
     """What the manifest.json beside ``path`` records for it: ``inputs`` (InputSpecs, with the axes this file's
     exporter froze made static), ``outputs`` (names); None without a readable manifest."""
-    from edgekit.export.driver import without_axes
-
     manifest = path.parent / "manifest.json"
     if not manifest.is_file():
         return None
     try:
         data = json.loads(manifest.read_text())
-        specs = [InputSpec(i["name"], tuple(i["shape"]), i["dtype"], tuple(i.get("dynamic_axes", [0])))
-                 for i in data["inputs"]]
+        specs = [InputSpec.from_json(i) for i in data["inputs"]]
         outputs = [str(o["name"]) for o in data["outputs"]]
         entry: dict[str, Any] = next((a for a in data.get("artifacts", []) if a.get("file") == path.name), {})
         frozen = list((entry.get("details") or {}).get("frozen_axes", []))
     except (ValueError, KeyError, TypeError, AttributeError):
         print(f"edgekit: ignoring unreadable {manifest}", file=sys.stderr)
         return None
-    if frozen:
-        specs = without_axes(LoadedModel(nn.Identity(), specs, outputs, ""), frozen).inputs
-    return {"inputs": specs, "outputs": outputs}
+    return {"inputs": freeze_axes(specs, frozen), "outputs": outputs}

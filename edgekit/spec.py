@@ -58,6 +58,15 @@ class InputSpec:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
                 "dynamic_axes": list(self.dynamic)}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InputSpec:
+        """The inverse of :meth:`to_json` (a manifest's ``inputs`` entry).
+
+        Raises:
+            KeyError, TypeError: an entry without name, shape or dtype.
+        """
+        return cls(data["name"], tuple(data["shape"]), data["dtype"], tuple(data.get("dynamic_axes", [0])))
+
 
 def parse_input(text: str, static: bool = False) -> InputSpec:
     """Parse ``NAME:DIMS[:DTYPE]`` (``x:1x3x32x32``, ``ids:1x20:int64``).
@@ -109,6 +118,18 @@ def apply_dynamic(specs: Sequence[InputSpec], marks: Iterable[str], static: bool
         axes = set() if static else set(s.dynamic)
         axes |= extra.get(s.name, set())
         out.append(dataclasses.replace(s, dynamic=tuple(sorted(axes))))
+    return out
+
+
+def freeze_axes(specs: Sequence[InputSpec], frozen: Iterable[str]) -> list[InputSpec]:
+    """``specs`` with the ``NAME:AXIS`` axes made static at the size an exporter froze them to: the export
+    example's size, at least :data:`EXPORT_MIN_DYNAMIC`."""
+    drop = {(n, int(a)) for n, _, a in (f.rpartition(":") for f in frozen)}
+    out = []
+    for s in specs:
+        gone = [ax for ax in s.dynamic if (s.name, ax) in drop]
+        fixed = s.with_sizes({ax: max(s.shape[ax], EXPORT_MIN_DYNAMIC) for ax in gone})
+        out.append(dataclasses.replace(fixed, dynamic=tuple(ax for ax in s.dynamic if ax not in gone)))
     return out
 
 

@@ -383,8 +383,7 @@ def artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
     if not recorded:
         return model
     try:
-        specs = [InputSpec(i["name"], tuple(i["shape"]), i["dtype"], tuple(i.get("dynamic_axes", [0])))
-                 for i in recorded]
+        specs = [InputSpec.from_json(i) for i in recorded]
     except (KeyError, TypeError):
         return model
     if [s.name for s in specs] != model.input_names:

@@ -13,7 +13,7 @@ from edgekit.errors import BadInput, EdgekitError
 from edgekit.formats import FormatInfo
 from edgekit.io import sha256, write_json
 from edgekit.model import LoadedModel
-from edgekit.spec import EXPORT_MIN_DYNAMIC
+from edgekit.spec import freeze_axes
 from edgekit.verify import Verification, verify_artifact
 
 MANIFEST = "manifest.json"
@@ -85,14 +85,7 @@ def without_axes(model: LoadedModel, frozen: Sequence[str]) -> LoadedModel:
     at the sizes it accepts, and the frozen axes are reported beside the verdict."""
     if not frozen:
         return model
-    drop = {(n, int(a)) for n, _, a in (f.rpartition(":") for f in frozen)}
-    inputs = []
-    for s in model.inputs:
-        gone = [ax for ax in s.dynamic if (s.name, ax) in drop]
-        # the exporter froze the axis at the export example's size (at least EXPORT_MIN_DYNAMIC)
-        fixed = s.with_sizes({ax: max(s.shape[ax], EXPORT_MIN_DYNAMIC) for ax in gone})
-        inputs.append(dataclasses.replace(fixed, dynamic=tuple(ax for ax in s.dynamic if ax not in gone)))
-    return dataclasses.replace(model, inputs=inputs)
+    return dataclasses.replace(model, inputs=freeze_axes(model.inputs, frozen))
 
 
 def versions() -> dict[str, str]:
