@@ -36,8 +36,8 @@ def bench_recipe(recipe: str, batches: tuple[int, ...], seconds: float, threads:
     """Export ``recipe`` and benchmark it; returns the bench report (JSON form) plus export outcomes."""
     from edgekit.bench.run import BenchConfig, run_bench
     from edgekit.export.driver import export_all
-    from edgekit.intake import load_model
-    from edgekit.pipeline import available_formats
+    from edgekit.intake.load import load_model
+    from edgekit.jobs.pipeline import available_formats
 
     model = load_model(recipe)
     t0 = time.perf_counter()
@@ -114,8 +114,8 @@ def markdown(rows: list[dict[str, Any]], host: dict[str, Any], settings: dict[st
 
 def main(argv: list[str] | None = None) -> int:
     from edgekit.bench.host import host_info, host_slug, load_average
-    from edgekit.io import write_json, write_text
-    from edgekit.recipe import recipe_names
+    from edgekit.core.io import write_json, write_text
+    from edgekit.training.recipe import recipe_names
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipes", default="all", help="comma-separated, or all")

@@ -8,7 +8,7 @@
   - ONNX Runtime's CUDA EP with ``enable_cuda_graph`` ("refused" with ORT's reason where it will not capture),
 
 timed interleaved round-robin in one process (TRAPS.md: block-after-block timing drifts by up to 20 %), each call
-synchronized. Every runner row is verified against eager fp32 first; ``auto`` (edgekit.autoselect) then says what
+synchronized. Every runner row is verified against eager fp32 first; ``auto`` (edgekit.backends.selection) then says what
 it would pick. Writes ``gpu_table.json`` and ``gpu_table.md`` to ``--out``.
 
 Usage (on a GPU machine):  python benchmarks/gpu_table.py --batches 1 32 --rounds 1000
@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from edgekit.gpu import cuda_status, first_line  # noqa: E402
+from edgekit.backends.probes import cuda_status  # noqa: E402
+from edgekit.core.errors import one_line  # noqa: E402
 
 COLUMNS = ("eager", "cudagraph", "bare", "ort_iobinding", "ort_cudagraph")
 TITLES = {"eager": "torch eager", "cudagraph": "torch CUDA graph (edgekit)", "bare": "bare CUDAGraph.replay()",
@@ -57,7 +58,7 @@ def bare_replay(model: Any, feed: dict[str, Any], precision: str) -> Callable[[]
     """The reference loop: static inputs, side-stream warm-up, one capture, then copy-in + replay + synchronize."""
     import torch
 
-    from edgekit.precision import precision_forward, tf32
+    from edgekit.backends.precision import precision_forward, tf32
 
     forward = precision_forward(copy.deepcopy(model.module).cuda().eval(), precision, "cast", "cuda", False)
     inputs = [torch.from_numpy(feed[n]).cuda() for n in model.input_names]
@@ -87,8 +88,8 @@ def prepare(column: str, model: Any, onnx_path: Path, feed: dict[str, Any], prec
     from edgekit.backends.cuda_graph import CudaGraphRunner
     from edgekit.backends.ort_cuda import OrtCudaRunner
     from edgekit.backends.torch_runner import EagerRunner
-    from edgekit.precision import tolerance_for
-    from edgekit.verify import verify_runner
+    from edgekit.backends.precision import tolerance_for
+    from edgekit.artifacts.verify import verify_runner
 
     if column == "bare":
         return bare_replay(model, feed, precision)
@@ -137,9 +138,9 @@ def time_round_robin(calls: dict[str, Callable[[], Any]], rounds: int, warmup: i
 
 def measure(name: str, batch: int, args: argparse.Namespace, onnx_path: Path) -> dict[str, Any]:
     """One table row: every column prepared, verified, timed interleaved; the auto decision."""
-    from edgekit.autoselect import choose
-    from edgekit.intake import load_model
-    from edgekit.spec import random_inputs
+    from edgekit.backends.selection import choose
+    from edgekit.intake.load import load_model
+    from edgekit.core.spec import random_inputs
 
     model = load_model(name)
     feed = random_inputs(model.inputs, {s.name: {0: batch} for s in model.inputs}, seed=batch)
@@ -149,7 +150,7 @@ def measure(name: str, batch: int, args: argparse.Namespace, onnx_path: Path) ->
         try:
             call = prepare(column, model, onnx_path, feed, args.precision, row)
         except Exception as exc:  # one broken column must not lose the table
-            row[f"{column}_status"] = f"error: {type(exc).__name__}: {first_line(exc)}"
+            row[f"{column}_status"] = f"error: {one_line(exc)}"
             continue
         if call is not None:
             calls[column] = call
@@ -164,7 +165,7 @@ def measure(name: str, batch: int, args: argparse.Namespace, onnx_path: Path) ->
 
 
 def _candidate(row: dict[str, Any], column: str, precision: str) -> Any:
-    from edgekit.autoselect import Candidate
+    from edgekit.backends.selection import Candidate
 
     status = row.get(f"{column}_status", "")
     return Candidate(BACKENDS[column], precision if column == "cudagraph" else "fp32", row.get(f"{column}_ms"),
@@ -208,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from edgekit.export.onnx import export_onnx
-    from edgekit.intake import load_model
-    from edgekit.io import write_json, write_text
-    from edgekit.recipe import recipe_names
+    from edgekit.intake.load import load_model
+    from edgekit.core.io import write_json, write_text
+    from edgekit.training.recipe import recipe_names
 
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # eager in true fp32 too
     names = args.recipes or recipe_names()

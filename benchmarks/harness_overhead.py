@@ -33,8 +33,8 @@ def measure(recipe: str, batches: tuple[int, ...], seconds: float, rounds: int, 
     """One record per (round, batch): bench p50, bare p50, overhead %."""
     from edgekit.bench.run import BenchConfig, run_bench
     from edgekit.export.driver import export_all
-    from edgekit.formats import FORMATS
-    from edgekit.intake import load_model
+    from edgekit.artifacts.formats import FORMATS
+    from edgekit.intake.load import load_model
 
     model = load_model(recipe)
     results = export_all(model, [FORMATS["onnx"]], tmp / recipe)
@@ -91,7 +91,7 @@ def markdown(summary: list[dict[str, Any]], host: dict[str, Any], settings: dict
 
 def main(argv: list[str] | None = None) -> int:
     from edgekit.bench.host import host_info, host_slug
-    from edgekit.io import write_json, write_text
+    from edgekit.core.io import write_json, write_text
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipes", default="cnn,lstm,gru")

@@ -39,10 +39,10 @@ def build_candidates(recipe_name: str, work: Path, epochs: int, calib_batches: i
     """Train (or load) the recipe's model, export fp32, quantize with edgekit (PTQ min/max) and with ORT's
     quantize_static; return the candidate files, one input batch source and notes."""
     from edgekit.export.onnx import export_onnx
-    from edgekit.intake import load_model
+    from edgekit.intake.load import load_model
     from edgekit.quant.onnx_int8 import export_qdq, make_ort_encoding
     from edgekit.quant.ptq import batches_of, calibrate
-    from edgekit.train import train_recipe
+    from edgekit.training.train import train_recipe
 
     loaded = load_model(recipe_name, checkpoint=checkpoint)
     inner: Any = loaded.module.module  # the recipe's module inside FlatOutputs
@@ -135,7 +135,7 @@ def time_round_robin(files: dict[str, Path], feed: dict[str, np.ndarray], thread
 
 def accuracy(files: dict[str, Path], recipe_name: str, threads: int) -> dict[str, float]:
     """The recipe's headline metric for every candidate, in ORT."""
-    from edgekit.recipe import get_recipe
+    from edgekit.training.recipe import get_recipe
 
     recipe = get_recipe(recipe_name)
     data = recipe.data()

@@ -1,1 +1,1 @@
-"""edgekit's recipes: one module per model family, each defining ``RECIPE = edgekit.recipe.Recipe(...)``."""
+"""edgekit's recipes: one module per model family, each defining ``RECIPE = edgekit.training.recipe.Recipe(...)``."""

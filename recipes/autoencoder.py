@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgekit.data import digits_anomaly
-from edgekit.recipe import Data, Recipe
-from edgekit.spec import InputSpec
-from edgekit.tasks import AnomalyReconstruction
+from edgekit.training.data import digits_anomaly
+from edgekit.training.recipe import Data, Recipe
+from edgekit.core.spec import InputSpec
+from edgekit.training.tasks import AnomalyReconstruction
 
 if TYPE_CHECKING:
     from torch import nn

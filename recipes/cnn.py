@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgekit.data import digits_classification
-from edgekit.recipe import Data, Recipe
-from edgekit.spec import InputSpec
-from edgekit.tasks import Classification
+from edgekit.training.data import digits_classification
+from edgekit.training.recipe import Data, Recipe
+from edgekit.core.spec import InputSpec
+from edgekit.training.tasks import Classification
 
 if TYPE_CHECKING:
     from torch import nn

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from edgekit.bench.run import BenchConfig
 from edgekit.cli.bench import pipeline as pipeline_command
-from edgekit.pipeline import available_formats, run_pipeline
+from edgekit.jobs.pipeline import available_formats, run_pipeline
 
 
 def test_pipeline_one_epoch(tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit.errors import BadInput
-from edgekit.model import FlatOutputs, flatten_outputs
-from edgekit.recipe import Recipe, get_recipe, recipe_names
-from edgekit.spec import random_inputs, shape_plan
-from edgekit.train import eager_predict, save_checkpoint, train_recipe
+from edgekit.core.errors import BadInput
+from edgekit.core.model import FlatOutputs, flatten_outputs
+from edgekit.training.recipe import Recipe, get_recipe, recipe_names
+from edgekit.core.spec import random_inputs, shape_plan
+from edgekit.training.train import eager_predict, save_checkpoint, train_recipe
 
 FAMILIES = ["autoencoder", "cnn", "dcgan", "defect", "denoise", "gan", "gru", "lstm", "mlp", "rnn", "transformer",
             "vae"]
@@ -91,7 +91,7 @@ def test_data_runs_through_the_model(name: str) -> None:
 
 def test_importing_recipes_does_not_import_torch() -> None:
     """Listings import every recipe module: that must stay cheap (torch loads only when a model is built)."""
-    code = ("import sys; from edgekit.recipe import get_recipe, recipe_names\n"
+    code = ("import sys; from edgekit.training.recipe import get_recipe, recipe_names\n"
             "[get_recipe(n) for n in recipe_names()]\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
@@ -121,7 +121,7 @@ def test_train_recipe_is_reproducible_and_checkpoints(tmp_path: Path) -> None:
 
 
 def test_checkpoint_loads_through_intake(tmp_path: Path) -> None:
-    from edgekit.intake import load_model
+    from edgekit.intake.load import load_model
 
     recipe = get_recipe("rnn")
     model, metrics = train_recipe(recipe, epochs=1, threads=1)

@@ -11,12 +11,12 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
-from edgekit import tasks
-from edgekit.data import digits_generation
-from edgekit.errors import BadInput
-from edgekit.recipe import Data, Recipe, get_recipe
-from edgekit.spec import InputSpec
-from edgekit.train import eager_predict, seed_everything
+from edgekit.training import tasks
+from edgekit.training.data import digits_generation
+from edgekit.core.errors import BadInput
+from edgekit.training.recipe import Data, Recipe, get_recipe
+from edgekit.core.spec import InputSpec
+from edgekit.training.train import eager_predict, seed_everything
 
 
 # -- metrics -----------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from edgekit.errors import BadInput, EdgekitError
+from edgekit.core.errors import BadInput, EdgekitError
 
 Arrays = dict[str, np.ndarray]
 R = TypeVar("R", bound="Runner")

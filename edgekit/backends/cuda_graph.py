@@ -17,7 +17,7 @@ Graphs live in a :class:`GraphCache` (LRU, ``max_graphs`` shape keys). When capt
 ``forward`` such as ``.item()`` or data-dependent Python control flow, CPU ops, outputs on the CPU) the runner runs
 that shape uncaptured and records why in ``details["fallback"]``.
 
-Precision: ``fp16`` / ``bf16`` take and return the model's fp32 tensors (see :mod:`edgekit.precision`); bf16 only
+Precision: ``fp16`` / ``bf16`` take and return the model's fp32 tensors (see :mod:`edgekit.backends.precision`); bf16 only
 where ``torch.cuda.is_bf16_supported()``. In fp32, TF32 is off during warm-up and capture (``tf32=False``) so that
 "fp32" matches eager fp32 at fp32 tolerances; the flags are restored afterwards.
 
@@ -39,9 +39,8 @@ import numpy as np
 
 from edgekit.backends.base import Arrays, Runner
 from edgekit.backends.graph_cache import CaptureRefused, GraphCache, ShapeKey, describe_key, dtype_name, shape_key
-from edgekit.errors import BackendUnavailable, BadInput
-from edgekit.gpu import first_line
-from edgekit.precision import tf32
+from edgekit.core.errors import BackendUnavailable, BadInput, one_line
+from edgekit.backends.precision import tf32
 
 __all__ = ["CaptureRefused", "CudaGraphRunner", "GraphCache", "ShapeKey", "capture_graph", "describe_key",
            "dtype_name", "shape_key"]
@@ -113,7 +112,7 @@ def explain_capture_error(exc: BaseException) -> str:
         seen = seen.__cause__ or seen.__context__
     text = " | ".join(str(e) for e in chain).lower()
     root = chain[-1]
-    detail = f"{type(root).__name__}: {first_line(root)}"
+    detail = f"{type(root).__name__}: {one_line(root, kind=False)}"
     if "capturing" in text or ("capture" in text and ("sync" in text or "not permitted" in text)):
         return f"{SYNC_HINT} ({detail})"
     return f"capture failed: {detail}"
@@ -188,7 +187,7 @@ class CudaGraphRunner(Runner):
     """Runs a PyTorch model on CUDA by replaying one captured CUDA graph per input-shape key (module doc).
 
     Args:
-        artifact: a :class:`~edgekit.model.LoadedModel`, an ``nn.Module``, a ``.pt2`` or a ``.ts``/``.pt`` path.
+        artifact: a :class:`~edgekit.core.model.LoadedModel`, an ``nn.Module``, a ``.pt2`` or a ``.ts``/``.pt`` path.
         device: must be ``cuda``.
         threads: torch CPU threads (host-side work only).
         inputs, outputs: input and output names (taken from a LoadedModel when given one).
@@ -208,8 +207,8 @@ class CudaGraphRunner(Runner):
                  inputs: Sequence[str] | None = None, outputs: Sequence[str] | None = None, precision: str = "fp32",
                  precision_mode: str = "auto", max_graphs: int = 8, warmup: int = 3, tf32: bool = False,
                  **_: Any) -> None:
-        from edgekit.model import LoadedModel
-        from edgekit.precision import FLOAT_PRECISIONS, MODES, check_precision
+        from edgekit.core.model import LoadedModel
+        from edgekit.backends.precision import FLOAT_PRECISIONS, MODES, check_precision
 
         super().__init__(device, threads)
         if isinstance(artifact, LoadedModel):
@@ -253,7 +252,7 @@ class CudaGraphRunner(Runner):
         """Raise BackendUnavailable unless a CUDA GPU (with bf16 when asked) is usable."""
         import torch
 
-        from edgekit.gpu import require_cuda
+        from edgekit.backends.probes import require_cuda
 
         if self.device != "cuda":
             raise BackendUnavailable(f"{self.backend} runs on cuda only, got --device {self.device}; use "
@@ -294,7 +293,7 @@ class CudaGraphRunner(Runner):
         return loader(self.artifact, device=self.device).load()
 
     def _build_forward(self, mode: str) -> Callable[..., tuple[Any, ...]]:
-        from edgekit.precision import precision_forward
+        from edgekit.backends.precision import precision_forward
 
         return precision_forward(self._load_module(), self.precision, mode, self.device, copy_module=False)
 
@@ -314,14 +313,14 @@ class CudaGraphRunner(Runner):
                 raise self._model_error(tensors, exc) from exc
             self._forward = self._build_forward("autocast")
             self.details.update(precision_mode="autocast",
-                                precision_note=f"cast to {self.precision} failed ({first_line(exc)}); used autocast")
+                                precision_note=f"cast to {self.precision} failed ({one_line(exc, kind=False)}); used autocast")
         self._forward_checked = True
         return self._forward
 
     def _model_error(self, tensors: Sequence[Any], exc: Exception) -> BadInput:
         shapes = {n: list(t.shape) for n, t in zip(self.input_names(), tensors, strict=True)}
         return BadInput(f"{self.backend}: the model failed on inputs {shapes}: {type(exc).__name__}: "
-                        f"{first_line(exc)}; check input names, shapes and dtypes against forward()")
+                        f"{one_line(exc, kind=False)}; check input names, shapes and dtypes against forward()")
 
     # -- inference ---------------------------------------------------------------------------------------------
     def input_names(self) -> Sequence[str]:

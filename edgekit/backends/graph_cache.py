@@ -7,7 +7,7 @@ import collections
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from edgekit.errors import BadInput
+from edgekit.core.errors import BadInput
 
 ShapeKey = tuple[tuple[str, tuple[int, ...], str], ...]
 """One entry per input, in input order: (name, shape, dtype name)."""

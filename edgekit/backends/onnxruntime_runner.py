@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.base import Arrays, Runner
-from edgekit.errors import BackendUnavailable, BadInput
+from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 
 
 def default_threads() -> int:
@@ -51,7 +51,7 @@ class OnnxRuntimeRunner(Runner):
         try:
             self.session = ort.InferenceSession(self.path, opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise BadInput(f"ONNX Runtime cannot load '{self.path}': {str(exc).splitlines()[0][:300]}; "
+            raise BadInput(f"ONNX Runtime cannot load '{self.path}': {one_line(exc, kind=False)}; "
                            f"expected a valid .onnx file (edgekit export --format onnx)") from exc
         used = self.session.get_providers()
         if self.device == "cuda" and used[0] != "CUDAExecutionProvider":
@@ -74,7 +74,7 @@ class OnnxRuntimeRunner(Runner):
         except Exception as exc:  # wrong shape/dtype surfaces as onnxruntime's own exception types
             expected = {i.name: (i.shape, i.type) for i in self.session.get_inputs()}
             got = {k: (list(v.shape), str(v.dtype)) for k, v in feed.items()}
-            raise BadInput(f"ONNX Runtime failed on '{self.path}': {str(exc).splitlines()[0][:300]} "
+            raise BadInput(f"ONNX Runtime failed on '{self.path}': {one_line(exc, kind=False)} "
                            f"(expected inputs {expected}, got {got})") from exc
         return dict(zip(self.output_names(), outs, strict=True))
 

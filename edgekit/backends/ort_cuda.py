@@ -29,8 +29,7 @@ import numpy as np
 
 from edgekit.backends.base import Arrays, Runner
 from edgekit.backends.cuda_graph import ShapeKey, describe_key, shape_key
-from edgekit.errors import BackendUnavailable, BadInput
-from edgekit.gpu import first_line
+from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 
 class GraphSlots:
     """Graph ids per shape key: 1, 2, ... up to ``max_graphs``; None once they are used up (ORT's Python API
@@ -54,7 +53,7 @@ class GraphSlots:
 
 def graph_refusal(exc: BaseException) -> str:
     """The reason ORT gave for refusing CUDA-graph capture, with the cause spelled out when recognized."""
-    text = first_line(exc)
+    text = one_line(exc, kind=False)
     low = text.lower()
     if "partitioned" in low or "memcpy" in low:
         return (f"ORT placed some nodes on the CPU (typically shape computations), so it cannot capture a CUDA "
@@ -112,7 +111,7 @@ class OrtCudaRunner(Runner):
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def activate_impl(self) -> None:
-        from edgekit.gpu import require_cuda
+        from edgekit.backends.probes import require_cuda
 
         if self.device != "cuda":
             raise BackendUnavailable(f"{self.backend} runs on cuda only, got --device {self.device}; use "
@@ -152,7 +151,7 @@ class OrtCudaRunner(Runner):
         except Exception as exc:
             if cuda_options:  # the graph session: let the caller report the refusal
                 raise
-            raise BadInput(f"ONNX Runtime cannot load '{self.path}': {first_line(exc)}; expected a valid .onnx file "
+            raise BadInput(f"ONNX Runtime cannot load '{self.path}': {one_line(exc, kind=False)}; expected a valid .onnx file "
                            f"(edgekit export --format onnx)") from exc
 
     def deactivate_impl(self) -> None:
@@ -188,7 +187,7 @@ class OrtCudaRunner(Runner):
         except Exception as exc:  # wrong shapes/dtypes surface as ORT's own exception types
             expected = {i.name: (i.shape, i.type) for i in self.plain.get_inputs()}
             got = {k: (list(v.shape), str(v.dtype)) for k, v in feed.items()}
-            raise BadInput(f"ONNX Runtime failed on '{self.path}': {first_line(exc)} (expected inputs {expected}, "
+            raise BadInput(f"ONNX Runtime failed on '{self.path}': {one_line(exc, kind=False)} (expected inputs {expected}, "
                            f"got {got})") from exc
         return list(binding.copy_outputs_to_cpu())
 
@@ -211,7 +210,7 @@ class OrtCudaRunner(Runner):
             entry = self._capture(graph_id, feed, expected)
             mismatch = outputs_match([entry.outputs[n].numpy() for n in self.output_names()], expected)
         except Exception as exc:  # capture failures surface as ORT's exception types
-            self._fallback(key, f"CUDA-graph capture failed at {describe_key(key)}: {first_line(exc)}")
+            self._fallback(key, f"CUDA-graph capture failed at {describe_key(key)}: {one_line(exc, kind=False)}")
             return None
         if mismatch is not None:
             self._fallback(key, mismatch)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.base import Arrays, Runner
-from edgekit.errors import BackendUnavailable, BadInput
+from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 
 
 class _TorchRunner(Runner):
@@ -83,13 +83,13 @@ class _TorchRunner(Runner):
 
 
 class EagerRunner(_TorchRunner):
-    """An ``nn.Module`` (a :class:`~edgekit.model.LoadedModel`'s module) run eagerly."""
+    """An ``nn.Module`` (a :class:`~edgekit.core.model.LoadedModel`'s module) run eagerly."""
 
     backend = "torch"
 
     def __init__(self, artifact: Any, device: str = "cpu", threads: int | None = None,
                  inputs: Sequence[str] | None = None, outputs: Sequence[str] | None = None) -> None:
-        from edgekit.model import LoadedModel
+        from edgekit.core.model import LoadedModel
 
         if isinstance(artifact, LoadedModel):
             inputs, outputs, artifact = artifact.input_names, artifact.outputs, artifact.module
@@ -116,7 +116,7 @@ class TorchScriptRunner(_TorchRunner):
             return torch.jit.load(str(self.artifact), map_location=self.device).eval()
         except (RuntimeError, ValueError, OSError) as exc:
             raise BadInput(f"cannot load TorchScript file '{self.artifact}': "
-                           f"{(str(exc).splitlines() or [type(exc).__name__])[0]}; "
+                           f"{one_line(exc, kind=False)}; "
                            f"expected a file written by torch.jit.save (edgekit export --format torchscript)") from exc
 
 
@@ -131,8 +131,7 @@ class ExportedProgramRunner(_TorchRunner):
         try:
             program = torch.export.load(str(Path(self.artifact)))
         except Exception as exc:  # torch.export.load raises many types for a bad file
-            raise BadInput(f"cannot load ExportedProgram '{self.artifact}': {type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}; expected a file written by "
+            raise BadInput(f"cannot load ExportedProgram '{self.artifact}': {one_line(exc)}; expected a file written by "
                            f"torch.export.save (edgekit export --format pt2)") from exc
         module = program.module()
         return module.to(self.device) if self.device != "cpu" else module

@@ -1,7 +1,7 @@
 """Accuracy of every benchmarked artifact: the recipe's metric on its validation split, or top-1 / MSE on a
 user's ``--data FILE.npz``, and always the agreement with eager PyTorch (top-1 agreement, max abs diff).
 
-Every backend is scored through its runner's ``infer`` as a :data:`~edgekit.recipe.Predict`, by the same code.
+Every backend is scored through its runner's ``infer`` as a :data:`~edgekit.training.recipe.Predict`, by the same code.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import BadInput
-from edgekit.model import LoadedModel
-from edgekit.recipe import Arrays, Predict, Recipe
-from edgekit.spec import random_inputs
+from edgekit.core.errors import BadInput, one_line
+from edgekit.core.model import LoadedModel
+from edgekit.training.recipe import Arrays, Predict, Recipe
+from edgekit.core.spec import random_inputs
 
 AGREEMENT_RANDOM = 64
 """Random samples used for agreement with eager when neither a recipe nor --data gives real ones."""
@@ -32,7 +32,7 @@ class EvalSet:
         metric: the headline metric's name (``top1``, ``mse``, ``auroc`` ...), None for agreement only.
         higher_is_better: the metric's direction.
         recipe: score with ``recipe.task.evaluate`` when set.
-        recipe_data: the recipe's :class:`~edgekit.recipe.Data`.
+        recipe_data: the recipe's :class:`~edgekit.training.recipe.Data`.
         labels: ``--data`` labels, when given.
         classifier: the first output holds class scores (top-1 agreement is meaningful).
     """
@@ -86,7 +86,7 @@ def _npz_set(model: LoadedModel, path: Path) -> EvalSet:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError) as exc:
-        raise BadInput(f"--data '{path}' is not a readable .npz ({str(exc).splitlines()[0][:120]}); write it with "
+        raise BadInput(f"--data '{path}' is not a readable .npz ({one_line(exc, 120, kind=False)}); write it with "
                        f"numpy.savez(path, {', '.join(f'{n}=...' for n in model.input_names)}, labels=...)") from exc
     inputs = {}
     for spec in model.inputs:
@@ -141,7 +141,7 @@ def chunked(predict: Predict, size: int) -> Predict:
 
 def outputs_on(predict: Predict, inputs: Arrays, names: Sequence[str], batch: int = 256) -> list[np.ndarray]:
     """``predict``'s outputs over all of ``inputs``, in output order, batched along axis 0."""
-    from edgekit.tasks import predict_batched
+    from edgekit.training.tasks import predict_batched
 
     out = predict_batched(predict, inputs, list(names), batch)
     return list(out.values())

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.io import write_json, write_text
+from edgekit.core.io import write_json, write_text
 
 Report = dict[str, Any]
 

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from edgekit.bench import subjects as subj
 from edgekit.bench.subjects import Artifact, BenchRow, Subject
 from edgekit.bench.timing import Candidate, LatencyStats, time_interleaved
-from edgekit.errors import BadInput
-from edgekit.model import LoadedModel
+from edgekit.core.errors import BadInput
+from edgekit.core.model import LoadedModel
 
 if TYPE_CHECKING:
-    from edgekit.recipe import Recipe
+    from edgekit.training.recipe import Recipe
 
 SCHEMA = "edgekit.bench/1"
 """Version of the JSON report (docs/bench-schema.md). Bump the number on any incompatible change."""
@@ -62,7 +62,7 @@ class BenchConfig:
         recipe: recipe name or path whose val split and metric score every artifact.
         data: ``.npz`` with one array per model input (+ optional ``labels``).
         precisions: on cuda, reduced precisions also tried by the backends that derive them from an fp32 model
-            (``torch-cudagraph``, ``tensorrt``; see :mod:`edgekit.autoselect`).
+            (``torch-cudagraph``, ``tensorrt``; see :mod:`edgekit.backends.selection`).
         interleave: time subjects round-robin (fair ratios on a shared machine) rather than one after another.
         accuracy: score artifacts (metric and agreement with eager); False skips scoring altogether.
         metric: with ``accuracy``, also compute the recipe's or --data's metric; False keeps only the agreement
@@ -90,7 +90,7 @@ class BenchConfig:
             BadInput: a bad batch, budget, thread count, device or backend name.
             BackendUnavailable: ``--device cuda`` without a CUDA GPU.
         """
-        from edgekit.backends import get_backend
+        from edgekit.backends.registry import get_backend
 
         if not self.batches:
             raise BadInput("--batch is empty; expected sizes like 1 or 1,8,32")
@@ -108,17 +108,17 @@ class BenchConfig:
         if self.threads is not None and self.threads < 1:
             raise BadInput(f"--threads must be >= 1, got {self.threads}")
         if self.device not in DEVICES:
-            from edgekit.errors import suggest
+            from edgekit.core.errors import suggest
 
             raise BadInput(f"unknown device '{self.device}'; expected cpu or cuda.{suggest(self.device, DEVICES)}")
         for name in self.backend_names():
             get_backend(name)
-        from edgekit.precision import FLOAT_PRECISIONS, check_precision
+        from edgekit.backends.precision import FLOAT_PRECISIONS, check_precision
 
         for p in self.precisions:
             check_precision(p, FLOAT_PRECISIONS)
         if self.device == "cuda":
-            from edgekit.gpu import require_cuda
+            from edgekit.backends.probes import require_cuda
 
             require_cuda("--device cuda")
 
@@ -173,7 +173,7 @@ def split_refs(refs: Sequence[str | Path]) -> tuple[str | None, list[Path]]:
     Raises:
         BadInput: two MODELs, or a path that looks like an artifact but does not exist.
     """
-    from edgekit.recipe import recipe_names
+    from edgekit.training.recipe import recipe_names
 
     model: str | None = None
     artifacts: list[Path] = []
@@ -241,7 +241,7 @@ def resolve_model(model: LoadedModel | str | None, artifacts: Sequence[Artifact]
     Raises:
         BadInput: nothing to build a baseline from.
     """
-    from edgekit.intake import load_model
+    from edgekit.intake.load import load_model
 
     if isinstance(model, LoadedModel):
         return model
@@ -265,13 +265,13 @@ def resolve_model(model: LoadedModel | str | None, artifacts: Sequence[Artifact]
 
 def _load_saved(path: Path) -> LoadedModel:
     """A saved .pt2/.ts as the eager baseline."""
-    from edgekit.intake import load_model
+    from edgekit.intake.load import load_model
 
     return load_model(str(path))
 
 
 def _recipe_for(config: BenchConfig, model: LoadedModel, artifacts: Sequence[Artifact]) -> Recipe | None:
-    from edgekit.recipe import get_recipe
+    from edgekit.training.recipe import get_recipe
 
     if config.data is not None or not config.metric:
         return None
@@ -444,11 +444,11 @@ def _speedups(rows: list[BenchRow]) -> None:
 
 
 def picks(rows: Sequence[BenchRow]) -> list[dict[str, Any]]:
-    """Per batch, the ``--backend auto`` rule (:func:`edgekit.autoselect.choose`) over every row: the fastest
+    """Per batch, the ``--backend auto`` rule (:func:`edgekit.backends.selection.choose`) over every row: the fastest
     verified row, never one slower than eager (eager is always a candidate). Verified: the export manifest's verdict
     when there is one, else agreement with eager within the precision's tolerance."""
-    from edgekit.autoselect import Candidate as Choice
-    from edgekit.autoselect import choose
+    from edgekit.backends.selection import Candidate as Choice
+    from edgekit.backends.selection import choose
 
     out = []
     for batch in sorted({r.batch for r in rows}):
@@ -468,7 +468,7 @@ def picks(rows: Sequence[BenchRow]) -> list[dict[str, Any]]:
 
 
 def _choice(cls: Any, r: BenchRow) -> Any:
-    """A row as an :class:`edgekit.autoselect.Candidate`."""
+    """A row as an :class:`edgekit.backends.selection.Candidate`."""
     median = r.latency.p50 if r.latency is not None else None
     available = r.status not in ("unavailable", "skipped")
     if r.format == "eager":

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.bench.timing import GpuMemory, LatencyStats, current_rss_bytes, peak_rss_bytes, reset_peak_rss, timed_ms
-from edgekit.errors import BackendUnavailable, BadInput, EdgekitError
-from edgekit.model import LoadedModel
-from edgekit.spec import random_inputs
+from edgekit.core.errors import BackendUnavailable, BadInput, EdgekitError, one_line
+from edgekit.core.model import LoadedModel
+from edgekit.core.spec import random_inputs
 
 if TYPE_CHECKING:
     from edgekit.backends.base import Runner
@@ -50,7 +50,7 @@ def read_artifact(path: Path) -> Artifact:
     Raises:
         BadInput: an unknown suffix.
     """
-    from edgekit.formats import format_of
+    from edgekit.artifacts.formats import format_of
 
     fmt = format_of(path).name
     manifest: dict[str, Any] = {}
@@ -82,7 +82,7 @@ def export_here(model: LoadedModel, out_dir: Path, device: str) -> list[Artifact
     """Export ``model`` to ``out_dir`` in every format available on this machine (the TensorRT engine only on
     cuda), verified; returns the artifacts that exported (failed formats are skipped)."""
     from edgekit.export.driver import export_all
-    from edgekit.formats import FORMATS
+    from edgekit.artifacts.formats import FORMATS
 
     formats = [f for f in FORMATS.values() if _available(f) and (f.backend != "tensorrt" or device == "cuda")]
     results = export_all(model, formats, out_dir)
@@ -183,7 +183,7 @@ class Subject:
         Raises:
             BadInput: the artifact does not load (from the backend).
         """
-        from edgekit.backends import get_backend
+        from edgekit.backends.registry import get_backend
 
         if self.status != "ok":
             return
@@ -211,7 +211,7 @@ class Subject:
             self.status, self.reason = "error", str(exc)
             return None
         except Exception as exc:  # a backend failing in its own way: a row says so, the run goes on
-            self.status, self.reason = "error", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            self.status, self.reason = "error", one_line(exc, 200)
             return None
         self.runner = runner
         self.peak_rss_mb = peak_rss_bytes() / MB
@@ -256,8 +256,7 @@ class Subject:
                 self.feeds[batch] = self.feed(batch)
                 fn = self.runner.timed_call(self.feeds[batch])  # type: ignore[union-attr]
             except Exception as exc:  # a backend failing at this batch: that row says so
-                self._batch_reason[batch] = f"fails at batch {batch}: {type(exc).__name__}: " \
-                                            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                self._batch_reason[batch] = f"fails at batch {batch}: {one_line(exc, 200)}"
         self._fns[batch] = fn
         return fn
 
@@ -301,11 +300,11 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
     """Subjects to measure: eager first, then other runners of the eager module where the device allows them (a
     CUDA-graph replay on a GPU: the baseline that matters there, TRAPS.md), then each artifact with each backend
     that applies — the format's own backend by default; every backend registered for the format and device with
-    ``auto`` (:func:`edgekit.autoselect.candidates_for` order); the named ones otherwise. On cuda, backends that
+    ``auto`` (:func:`edgekit.backends.selection.candidates_for` order); the named ones otherwise. On cuda, backends that
     derive reduced precisions from an fp32 model are also run at ``config.precisions``."""
-    from edgekit.backends import BACKENDS, backends_for
+    from edgekit.backends.registry import BACKENDS, backends_for
     from edgekit.export.driver import without_axes
-    from edgekit.formats import FORMATS
+    from edgekit.artifacts.formats import FORMATS
 
     subjects = [Subject(model, "torch")]
     wanted = config.backend_names()
@@ -336,8 +335,8 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
 
 
 def _ordered(infos: Any, device: str) -> list[Any]:
-    """Backends in :mod:`edgekit.autoselect`'s order for ``device`` (simplest first), the rest after."""
-    from edgekit.autoselect import CPU_ORDER, CUDA_ORDER
+    """Backends in :mod:`edgekit.backends.selection`'s order for ``device`` (simplest first), the rest after."""
+    from edgekit.backends.selection import CPU_ORDER, CUDA_ORDER
 
     order = CUDA_ORDER if device == "cuda" else CPU_ORDER
     infos = list(infos)
@@ -345,7 +344,7 @@ def _ordered(infos: Any, device: str) -> list[Any]:
 
 
 def _precisions(backend: str, config: BenchConfig) -> list[str]:
-    from edgekit.autoselect import LOW_PRECISION_BACKENDS
+    from edgekit.backends.selection import LOW_PRECISION_BACKENDS
 
     if config.device != "cuda" or backend not in LOW_PRECISION_BACKENDS:
         return ["fp32"]
@@ -369,7 +368,7 @@ def _trt_shapes(model: LoadedModel, batches: tuple[int, ...]) -> dict[str, Any]:
 
 
 def _formats_of(backend: str) -> tuple[str, ...]:
-    from edgekit.backends import get_backend
+    from edgekit.backends.registry import get_backend
 
     return get_backend(backend).formats
 
@@ -377,7 +376,7 @@ def _formats_of(backend: str) -> tuple[str, ...]:
 def artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
     """``model`` with the artifact's own input specs from its manifest, when it records them (an artifact may
     have been exported with a static batch), dynamic only where ``model`` is too."""
-    from edgekit.spec import InputSpec
+    from edgekit.core.spec import InputSpec
 
     recorded = art.manifest.get("inputs") if art.manifest else None
     if not recorded:
@@ -423,13 +422,13 @@ def score_all(subjects: list[Subject], evalset: EvalSet, report: Callable[[str, 
             s.agreement.update(within_tolerance(got, ref, s))
             s.accuracy = score(evalset, predict, ref_predict, got, s.model)
         except Exception as exc:  # an artifact failing on real data is a finding, reported in its row
-            s.accuracy = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+            s.accuracy = {"error": one_line(exc, 200)}
 
 
 def within_tolerance(got: list[np.ndarray], ref: list[np.ndarray], s: Subject) -> dict[str, Any]:
     """Whether every output is within the precision's tolerance of eager (``|got - ref| <= atol + rtol*|ref|``,
-    :func:`edgekit.precision.tolerance_for`, never tighter than the model's own)."""
-    from edgekit.precision import TOLERANCES, tolerance_for
+    :func:`edgekit.backends.precision.tolerance_for`, never tighter than the model's own)."""
+    from edgekit.backends.precision import TOLERANCES, tolerance_for
 
     precision = s.precision if s.precision in TOLERANCES else "fp32"
     device = s.runner.device if s.runner is not None else "cpu"

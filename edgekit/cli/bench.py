@@ -1,5 +1,5 @@
 """``edgekit bench``, ``edgekit doctor`` and ``edgekit pipeline``: thin commands over :mod:`edgekit.bench`,
-:mod:`edgekit.doctor` and :mod:`edgekit.pipeline`. Nothing heavy is imported until a command runs."""
+:mod:`edgekit.jobs.doctor` and :mod:`edgekit.jobs.pipeline`. Nothing heavy is imported until a command runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from edgekit.cli.common import CheckpointOpt, TrustOpt, cli_errors, console, err_console
-from edgekit.errors import BadInput
+from edgekit.core.errors import BadInput
 
 BackendOpt = Annotated[str | None, typer.Option(
     "--backend", "-b", help="Backend(s) for the artifacts, comma-separated (torch, torchscript, pt2, onnxruntime, "
@@ -137,8 +137,8 @@ def doctor(
 ) -> None:
     """What this machine can do: Python, torch, GPU, ONNX Runtime providers that really work, TensorRT, pycuda,
     Jetson/DLA, and the export formats and backends available here."""
-    from edgekit.doctor import diagnose, render
-    from edgekit.io import write_json
+    from edgekit.jobs.doctor import diagnose, render
+    from edgekit.core.io import write_json
 
     report = diagnose()
     for table in render(report):
@@ -164,7 +164,7 @@ def pipeline(
     """Train RECIPE (unless --checkpoint), export every format available here, verify, benchmark against eager
     PyTorch, and write report.json / report.md / report.html. Exit 1 when an artifact fails verification."""
     from edgekit.bench.run import BenchConfig
-    from edgekit.pipeline import run_pipeline
+    from edgekit.jobs.pipeline import run_pipeline
 
     if epochs is not None and epochs < 1:
         raise BadInput(f"--epochs must be >= 1, got {epochs}")

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError, one_line
 
 # Piped output (CI logs, files) gets 120 columns rather than rich's 80, so tables are not cut.
 _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
@@ -58,7 +58,7 @@ def cli_errors(fn: F) -> F:
         except Exception as exc:  # an edgekit bug or a library failure: still one line, the traceback on demand
             if STATE["verbose"]:
                 traceback.print_exc(file=sys.stderr)
-            first = (str(exc).splitlines() or [""])[0][:300]
+            first = one_line(exc, kind=False)
             err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(first)}; rerun with "
                               f"--verbose for the traceback and report it", soft_wrap=True, emoji=False)
             raise typer.Exit(2) from None
@@ -91,8 +91,8 @@ SamplesOpt = Annotated[int, typer.Option("--samples", min=1, help="Random input 
 
 def load(model: str, checkpoint: Path | None, inputs: list[str] | None, dynamic: list[str] | None, static: bool,
          trust: bool, atol: float | None = None, rtol: float | None = None) -> Any:
-    """The :class:`~edgekit.model.LoadedModel` for the common options."""
-    from edgekit.intake import load_model
+    """The :class:`~edgekit.core.model.LoadedModel` for the common options."""
+    from edgekit.intake.load import load_model
 
     return load_model(model, checkpoint=checkpoint, inputs=inputs or (), dynamic=dynamic or (), static=static,
                       trust_checkpoint=trust, atol=atol, rtol=rtol)

@@ -38,9 +38,9 @@ def compare(
     from edgekit.bench.subjects import artifact_model, read_artifact
     from edgekit.cli.render import verification_table
     from edgekit.export.driver import without_axes
-    from edgekit.io import write_json
-    from edgekit.reports_junit import write_junit
-    from edgekit.verify import verify_artifact
+    from edgekit.core.io import write_json
+    from edgekit.artifacts.junit import write_junit
+    from edgekit.artifacts.verify import verify_artifact
 
     loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
     files = expand(artifacts)

@@ -34,7 +34,7 @@ def export(
     PyTorch at several input sizes, and write manifest.json. Exit 1 when a verification fails."""
     from edgekit.cli.render import export_table, verification_table
     from edgekit.export.driver import export_all
-    from edgekit.formats import parse_formats
+    from edgekit.artifacts.formats import parse_formats
 
     formats = parse_formats(format)
     loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)

@@ -20,8 +20,8 @@ def train(
 ) -> None:
     """Train RECIPE on its shipped or generated data (seconds on a CPU), print its validation metric, and save
     the checkpoint."""
-    from edgekit.recipe import get_recipe
-    from edgekit.train import save_checkpoint, train_recipe
+    from edgekit.training.recipe import get_recipe
+    from edgekit.training.train import save_checkpoint, train_recipe
 
     rec = get_recipe(recipe)
     start = time.perf_counter()
@@ -39,7 +39,7 @@ def recipes() -> None:
     """List the shipped recipes: family, inputs, outputs, metric."""
     from rich.table import Table
 
-    from edgekit.recipe import get_recipe, recipe_names
+    from edgekit.training.recipe import get_recipe, recipe_names
 
     table = Table(title="Recipes", title_justify="left")
     for col in ("name", "description", "inputs", "outputs", "metric"):

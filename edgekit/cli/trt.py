@@ -54,8 +54,8 @@ def build(
 
 def _build(model: Path, output: Path, min_shape: list[str], opt_shape: list[str], max_shape: list[str], *,
            fallback: bool, **options: Any) -> None:
-    from edgekit.errors import BadInput
-    from edgekit.trt.fallback import decide
+    from edgekit.core.errors import BadInput
+    from edgekit.backends.trt.fallback import decide
 
     if not model.is_file():
         raise BadInput(f"'{model}' does not exist; expected an ONNX file (edgekit export MODEL --format onnx)")
@@ -63,7 +63,7 @@ def _build(model: Path, output: Path, min_shape: list[str], opt_shape: list[str]
     if decision.backend != "tensorrt":
         _report_fallback(model, decision.describe(), decision.backend, decision.device)
         return
-    from edgekit.trt.build import build_engine
+    from edgekit.backends.trt.build import build_engine
 
     details = build_engine(model, output, min_shapes=min_shape, opt_shapes=opt_shape, max_shapes=max_shape,
                            **options)
@@ -73,7 +73,7 @@ def _build(model: Path, output: Path, min_shape: list[str], opt_shape: list[str]
 
 def _report_fallback(model: Path, why: str, backend: str, device: str) -> None:
     """Check that the fallback backend loads the ONNX, and say so: no engine is written."""
-    from edgekit.backends import create_runner
+    from edgekit.backends.registry import create_runner
 
     with create_runner(backend, model, device=device) as runner:
         providers = runner.details.get("providers", [])

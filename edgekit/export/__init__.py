@@ -1,1 +1,1 @@
-"""Exporters, one module per format (see :data:`edgekit.formats.FORMATS`), and the export driver."""
+"""Exporters, one module per format (see :data:`edgekit.artifacts.formats.FORMATS`), and the export driver."""

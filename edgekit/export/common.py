@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import re
 import warnings
 from collections.abc import Iterator
 
 import torch
 
-from edgekit.model import LoadedModel
-from edgekit.spec import EXPORT_MIN_DYNAMIC, random_inputs
+from edgekit.core.model import LoadedModel
+from edgekit.core.spec import EXPORT_MIN_DYNAMIC, random_inputs
 
 
 def export_example(model: LoadedModel, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -39,16 +38,3 @@ def quiet_export() -> Iterator[io.StringIO]:
             for lg, level in zip(loggers, levels, strict=True):
                 lg.setLevel(level)
 
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_WRAPPERS = ("Failed to export the model", "Failed to convert the exported program")
-
-
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    """``Type: first line of the message``, clipped and without colour codes: enough to act on in a one-line
-    error. The ONNX exporter's generic wrapper messages are skipped in favour of their cause."""
-    while exc.__cause__ is not None and str(exc).strip().startswith(_WRAPPERS[0][:6]) and any(
-            w in str(exc) for w in _WRAPPERS):
-        exc = exc.__cause__
-    lines = [ln for ln in _ANSI.sub("", str(exc)).strip().splitlines() if ln.strip()]
-    return f"{type(exc).__name__}: {lines[0][:limit] if lines else ''}"

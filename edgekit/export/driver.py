@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import BadInput, EdgekitError
-from edgekit.formats import FormatInfo
-from edgekit.io import sha256, write_json
-from edgekit.model import LoadedModel
-from edgekit.spec import freeze_axes
-from edgekit.verify import Verification, verify_artifact
+from edgekit.core.errors import BadInput, EdgekitError
+from edgekit.artifacts.formats import FormatInfo
+from edgekit.core.io import sha256, write_json
+from edgekit.core.model import LoadedModel
+from edgekit.core.spec import freeze_axes
+from edgekit.artifacts.verify import Verification, verify_artifact
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
@@ -60,7 +60,7 @@ def export_all(model: LoadedModel, formats: Sequence[FormatInfo], out_dir: Path,
 
 def _export_one(model: LoadedModel, fmt: FormatInfo, path: Path, samples: int,
                 options: dict[str, Any]) -> ExportResult:
-    from edgekit.errors import BackendUnavailable
+    from edgekit.core.errors import BackendUnavailable
 
     reason = fmt.unavailable_reason()
     if reason is not None:
@@ -105,7 +105,7 @@ def versions() -> dict[str, str]:
 
 def output_specs(model: LoadedModel) -> list[dict[str, Any]]:
     """Output names, example shapes and dtypes (from one eager run at the example shape)."""
-    from edgekit.spec import random_inputs
+    from edgekit.core.spec import random_inputs
 
     outs = model.predict(random_inputs(model.inputs))
     return [{"name": n, "shape": list(a.shape), "dtype": str(a.dtype)} for n, a in outs.items()]

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from edgekit.errors import BadInput
-from edgekit.export.common import export_example, first_line, quiet_export
-from edgekit.io import temp_path
-from edgekit.model import LoadedModel
-from edgekit.spec import dynamic_dims
+from edgekit.core.errors import BadInput, one_line
+from edgekit.export.common import export_example, quiet_export
+from edgekit.core.io import temp_path
+from edgekit.core.model import LoadedModel
+from edgekit.core.spec import dynamic_dims
 
 DEFAULT_OPSET = 18
 MAX_OPSET = 20  # TensorRT 10.0 parses opsets 9-20
@@ -86,7 +86,7 @@ def _dynamo(model: LoadedModel, path: Path, opset: int) -> None:
                 raise RuntimeError("the exporter returned no program")
             program.save(str(path), external_data=False)
         except Exception as exc:  # the exporter raises many types; the first line names the unsupported op
-            raise BadInput(first_line(exc)) from exc
+            raise BadInput(one_line(exc)) from exc
     _ensure_opset(path, opset)
 
 
@@ -104,7 +104,7 @@ def _ensure_opset(path: Path, opset: int) -> None:
         converted = version_converter.convert_version(model, opset)
         onnx.checker.check_model(converted, full_check=True)
     except Exception as exc:  # the converter raises assorted errors on ops it cannot rewrite
-        raise BadInput(f"produced opset {found}, and converting it to opset {opset} failed ({first_line(exc, 120)})"
+        raise BadInput(f"produced opset {found}, and converting it to opset {opset} failed ({one_line(exc, 120)})"
                        ) from exc
     onnx.save(converted, str(path))
 
@@ -124,7 +124,7 @@ def _legacy(model: LoadedModel, path: Path, opset: int) -> None:
                               input_names=model.input_names, output_names=model.outputs, dynamic_axes=axes,
                               do_constant_folding=True)
         except Exception as exc:  # names the unsupported aten op when there is one
-            raise BadInput(first_line(exc)) from exc
+            raise BadInput(one_line(exc)) from exc
 
 
 _EXPORTERS = {"dynamo": _dynamo, "legacy": _legacy}
@@ -141,14 +141,14 @@ def check_onnx(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as exc:  # onnx raises ValidationError / InferenceError
-        raise BadInput(f"onnx.checker rejected the export: {first_line(exc)}") from exc
+        raise BadInput(f"onnx.checker rejected the export: {one_line(exc)}") from exc
 
 
 def quick_check(model: LoadedModel, path: Path) -> str | None:
     """Run the file in ONNX Runtime at every verification shape against eager; ``None`` when it agrees.
     A nondeterministic model is not judged here (both exporters would fail it)."""
     from edgekit.backends.onnxruntime_runner import OnnxRuntimeRunner
-    from edgekit.verify import verify_runner
+    from edgekit.artifacts.verify import verify_runner
 
     try:
         with OnnxRuntimeRunner(path, threads=1) as runner:

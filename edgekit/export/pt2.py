@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from edgekit.errors import BadInput
-from edgekit.export.common import export_example, first_line, quiet_export
-from edgekit.io import atomic_path
-from edgekit.model import LoadedModel
+from edgekit.core.errors import BadInput, one_line
+from edgekit.export.common import export_example, quiet_export
+from edgekit.core.io import atomic_path
+from edgekit.core.model import LoadedModel
 
 
 def unavailable_reason() -> str | None:
@@ -21,7 +21,7 @@ def unavailable_reason() -> str | None:
 
 
 def dynamic_shapes(model: LoadedModel, kind: str = "DYNAMIC") -> dict[str, tuple[dict[int, Any], ...]]:
-    """``dynamic_shapes`` for torch.export of :class:`~edgekit.model.FlatOutputs` (``forward(*args)``): every
+    """``dynamic_shapes`` for torch.export of :class:`~edgekit.core.model.FlatOutputs` (``forward(*args)``): every
     dynamic axis ``Dim.DYNAMIC`` (an error if torch must specialize it) or ``Dim.AUTO`` (it may)."""
     dim = getattr(torch.export.Dim, kind)
     return {"args": tuple({ax: dim for ax in s.dynamic} for s in model.inputs)}
@@ -46,7 +46,7 @@ def export_program(model: LoadedModel) -> tuple[torch.export.ExportedProgram, li
             program = torch.export.export(model.module, example, dynamic_shapes=dynamic_shapes(model, "AUTO"),
                                           strict=False)
         except Exception:  # the first failure is the one worth reporting
-            raise BadInput(f"torch.export failed: {first_line(first)}; check that forward has no data-dependent "
+            raise BadInput(f"torch.export failed: {one_line(first)}; check that forward has no data-dependent "
                            f"control flow, or mark fewer axes dynamic (--static)") from first
     return program, frozen_axes(program, model)
 

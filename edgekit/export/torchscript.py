@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from edgekit.errors import BadInput
-from edgekit.export.common import export_example, first_line, quiet_export
-from edgekit.io import atomic_path
-from edgekit.model import LoadedModel
+from edgekit.core.errors import BadInput, one_line
+from edgekit.export.common import export_example, quiet_export
+from edgekit.core.io import atomic_path
+from edgekit.core.model import LoadedModel
 
 
 def unavailable_reason() -> str | None:
@@ -34,7 +34,7 @@ def export_torchscript(model: LoadedModel, path: Path, **_: Any) -> dict[str, An
         try:
             traced = torch.jit.trace(model.module, example, check_trace=False, strict=False)
         except Exception as exc:  # tracing surfaces whatever the user's forward raises
-            raise BadInput(f"TorchScript tracing failed: {first_line(exc)}; the model may use Python control flow "
+            raise BadInput(f"TorchScript tracing failed: {one_line(exc)}; the model may use Python control flow "
                            f"on tensor values; try --format pt2,onnx") from exc
         with atomic_path(path) as tmp:
             torch.jit.save(traced, str(tmp))

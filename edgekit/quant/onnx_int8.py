@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import BadInput, VerificationFailed
-from edgekit.model import LoadedModel
+from edgekit.core.errors import BadInput, VerificationFailed, one_line
+from edgekit.core.model import LoadedModel
 
 TRT_SUFFIX = ".int8.trt.onnx"
 ORT_SUFFIX = ".int8.ort.onnx"
@@ -58,10 +58,10 @@ def export_qdq(qmodel: LoadedModel, path: Path, opset: int = 18) -> dict[str, An
     import onnx
     import torch
 
-    from edgekit.export.common import export_example, first_line, quiet_export
+    from edgekit.export.common import export_example, quiet_export
     from edgekit.export.onnx import check_onnx
     from edgekit.export.pt2 import dynamic_shapes
-    from edgekit.io import atomic_path
+    from edgekit.core.io import atomic_path
 
     with quiet_export(), torch.no_grad():
         try:
@@ -70,7 +70,7 @@ def export_qdq(qmodel: LoadedModel, path: Path, opset: int = 18) -> dict[str, An
                                         dynamic_shapes=tuple(dynamic_shapes(qmodel)["args"]), optimize=True,
                                         verbose=False)
         except Exception as exc:  # the exporter raises many types
-            raise BadInput(f"INT8 ONNX export failed: {first_line(exc)}") from exc
+            raise BadInput(f"INT8 ONNX export failed: {one_line(exc)}") from exc
     proto = program.model_proto  # type: ignore[union-attr]
     folded = fold_weight_transposes(proto)
     with atomic_path(path) as tmp:
@@ -326,7 +326,7 @@ def make_ort_encoding(trt_path: str | Path, ort_path: str | Path,
     import onnx
 
     from edgekit.export.onnx import check_onnx
-    from edgekit.io import atomic_path
+    from edgekit.core.io import atomic_path
 
     model = onnx.load(str(trt_path))
     g = Graph(model)

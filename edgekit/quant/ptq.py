@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from torchao.quantization.pt2e import MinMaxObserver  # type: ignore[import-untyped]
 
-from edgekit.errors import BadInput
-from edgekit.model import LoadedModel
+from edgekit.core.errors import BadInput, one_line
+from edgekit.core.model import LoadedModel
 from edgekit.quant.quantizer import (QuantPolicy, TensorRTInt8Quantizer, as_loaded, capture, convert,
                                      float_layers, frozen_axes, require_quantizable)
-from edgekit.recipe import Arrays
-from edgekit.spec import InputSpec
+from edgekit.training.recipe import Arrays
+from edgekit.core.spec import InputSpec
 
 METHODS = ("minmax", "percentile", "entropy")
 HIST_BINS = 2048
@@ -180,7 +180,7 @@ def calibrate(model: LoadedModel, batches: Iterable[Arrays], method: str = "minm
 
     Args:
         model: the fp32 model (eval mode).
-        batches: dicts of input arrays (see :func:`edgekit.tasks.calibration_batches`).
+        batches: dicts of input arrays (see :func:`edgekit.training.tasks.calibration_batches`).
         method: ``minmax``, ``percentile`` or ``entropy`` (activation ranges).
         policy: placement options (ConvTranspose handling, skipped layers).
 
@@ -193,7 +193,7 @@ def calibrate(model: LoadedModel, batches: Iterable[Arrays], method: str = "minm
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e  # type: ignore[import-untyped]
 
     if method not in OBSERVERS:
-        from edgekit.errors import suggest
+        from edgekit.core.errors import suggest
 
         raise BadInput(f"unknown calibration method '{method}'; expected one of {', '.join(METHODS)}."
                        f"{suggest(method, METHODS)}")
@@ -213,7 +213,7 @@ def calibrate(model: LoadedModel, batches: Iterable[Arrays], method: str = "minm
             except Exception as exc:  # shapes the model rejects surface here
                 raise BadInput(f"calibration failed on a batch of shapes "
                                f"{ {k: list(v.shape) for k, v in batch.items()} }: {type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0][:200]}") from exc
+                               f"{one_line(exc, 200, kind=False)}") from exc
             samples += len(args[0])
     converted = convert(prepared)
     details: dict[str, Any] = {"calibration_batches": len(batches), "calibration_samples": samples}
@@ -263,7 +263,7 @@ def run_ptq(model_ref: str, output: Path, *, calibrate_batches: int = 16, method
     if calibrate_batches < 1:
         raise BadInput(f"--calibrate must be >= 1 (batches of {batch_size}), got {calibrate_batches}")
     if method not in METHODS:
-        from edgekit.errors import suggest
+        from edgekit.core.errors import suggest
 
         raise BadInput(f"unknown --method '{method}'; expected one of {', '.join(METHODS)}.{suggest(method, METHODS)}")
     loaded, recipe, data, origin = prepare_fp32(model_ref, recipe_ref=recipe_ref, checkpoint=checkpoint,

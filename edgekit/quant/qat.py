@@ -4,7 +4,7 @@
 Runs unchanged under ``torchrun --nproc_per_node N``: when ``WORLD_SIZE`` > 1 the process group is initialized
 (gloo on CPU, NCCL on CUDA), the prepared model is wrapped in ``DistributedDataParallel`` (which broadcasts rank
 0's weights and buffers at the start and every step, and averages gradients), every rank trains on its own
-stride of each batch (:func:`edgekit.tasks.shuffled_batches`). After training every rank's hash of its trained
+stride of each batch (:func:`edgekit.training.tasks.shuffled_batches`). After training every rank's hash of its trained
 weights is gathered into the report (identical weights are checked, not assumed), then rank 0's observer ranges and
 BatchNorm statistics are broadcast, so every rank converts the same model. Only rank 0 writes artifacts.
 
@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgekit.model import LoadedModel
+from edgekit.core.model import LoadedModel
 from edgekit.quant.ptq import QuantizedModel
 from edgekit.quant.quantizer import (QuantPolicy, TensorRTInt8Quantizer, allow_train_eval, as_loaded, capture,
                                      convert, float_layers, frozen_axes, require_quantizable)
-from edgekit.recipe import Data, Recipe
+from edgekit.training.recipe import Data, Recipe
 
 DEFAULT_EPOCHS = 3
 LR_FACTOR = 0.1
@@ -104,7 +104,7 @@ def _sync_from_rank0(module: torch.nn.Module, info: DistInfo) -> dict[str, Any]:
 
 
 def _uses_task_loss(recipe: Recipe) -> bool:
-    from edgekit.tasks import AnomalyReconstruction, Classification, Denoise
+    from edgekit.training.tasks import AnomalyReconstruction, Classification, Denoise
 
     return isinstance(recipe.task, (Classification, AnomalyReconstruction, Denoise))
 
@@ -113,8 +113,8 @@ def _distill(net: torch.nn.Module, teacher: LoadedModel, data: Data, epochs: int
              batch_size: int = 64) -> list[float]:
     """Fine-tune ``net`` to reproduce the fp32 ``teacher``'s outputs on the training inputs (each output's MSE
     scaled by the teacher output's variance, so outputs of any magnitude weigh alike)."""
-    from edgekit.tasks import fit
-    from edgekit.spec import random_inputs
+    from edgekit.training.tasks import fit
+    from edgekit.core.spec import random_inputs
 
     names = teacher.input_names
     if all(n in data.train for n in names):
@@ -159,7 +159,7 @@ def quantization_aware_training(model: LoadedModel, data: Data, recipe: Recipe, 
     from torch.nn.parallel import DistributedDataParallel
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e  # type: ignore[import-untyped]
 
-    from edgekit.errors import BadInput
+    from edgekit.core.errors import BadInput
 
     info = info or DistInfo()
     epochs = DEFAULT_EPOCHS if epochs is None else epochs
@@ -222,8 +222,8 @@ def run_qat(model_ref: str, output: Path, *, recipe_ref: str | None = None, chec
         BadInput: bad options or model, or no recipe to train with (exit 2).
         VerificationFailed: a file fails its checks or the gate (exit 1), after the report is written.
     """
-    from edgekit.errors import BadInput
-    from edgekit.io import atomic_path
+    from edgekit.core.errors import BadInput
+    from edgekit.core.io import atomic_path
     from edgekit.quant.report import artifact_paths, check_max_drop, finish, prepare_fp32
 
     check_max_drop(max_drop, None, need_recipe=False)
@@ -255,7 +255,7 @@ def run_qat(model_ref: str, output: Path, *, recipe_ref: str | None = None, chec
         if all(n in data.train for n in loaded.input_names):
             calibration = batches_of(data.train, loaded.input_names, 32, 8)
         else:  # the task feeds the model something else (a denoiser's noised inputs, say)
-            from edgekit.spec import random_inputs
+            from edgekit.core.spec import random_inputs
 
             calibration = [random_inputs(loaded.inputs, {s.name: {0: 32} for s in loaded.inputs}, seed)]
         return finish(loaded, qmodel, recipe, data, output, fp32_origin=origin, calibration=calibration,

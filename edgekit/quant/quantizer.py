@@ -38,8 +38,8 @@ from torchao.quantization.pt2e.quantizer import (  # type: ignore[import-untyped
     Quantizer,
 )
 
-from edgekit.errors import BadInput
-from edgekit.model import FlatOutputs, LoadedModel
+from edgekit.core.errors import BadInput, one_line
+from edgekit.core.model import FlatOutputs, LoadedModel
 
 ACT_QMIN, ACT_QMAX = -128, 127
 WEIGHT_QMIN, WEIGHT_QMAX = -127, 127
@@ -265,7 +265,7 @@ def capture(model: LoadedModel, *, train: bool) -> tuple[GraphModule, LoadedMode
     """
     import copy
 
-    from edgekit.export.common import export_example, first_line, quiet_export
+    from edgekit.export.common import export_example, quiet_export
     from edgekit.export.pt2 import dynamic_shapes
     from edgekit.export.pt2 import frozen_axes as program_frozen_axes
 
@@ -281,7 +281,7 @@ def capture(model: LoadedModel, *, train: bool) -> tuple[GraphModule, LoadedMode
                 program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes(model, "AUTO"),
                                               strict=False)
     except Exception as exc:  # torch.export raises many types
-        raise BadInput(f"cannot capture the model for quantization: torch.export failed: {first_line(exc)}; "
+        raise BadInput(f"cannot capture the model for quantization: torch.export failed: {one_line(exc)}; "
                        f"check that forward has no data-dependent control flow") from exc
     frozen = {(n, int(a)) for n, _, a in (f.rpartition(":") for f in program_frozen_axes(program, model))}
     specs = [dataclasses.replace(s, dynamic=tuple(a for a in s.dynamic if (s.name, a) not in frozen),

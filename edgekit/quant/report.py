@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import BadInput, VerificationFailed
-from edgekit.model import LoadedModel
-from edgekit.recipe import Data, Recipe
+from edgekit.core.errors import BadInput, VerificationFailed
+from edgekit.core.model import LoadedModel
+from edgekit.training.recipe import Data, Recipe
 
 TRT_TOLERANCE = 0.02
 """TensorRT file vs the torch Q/DQ model: max |diff| per output, as a fraction of max |output| (rounding at a
@@ -75,7 +75,7 @@ def finish(fp32: LoadedModel, qmodel: Any, recipe: Recipe | None, data: Data | N
         VerificationFailed: after writing the report, when a file fails validation or verification, or the
             INT8 metric drops more than ``max_drop``.
     """
-    from edgekit.io import sha256, write_json, write_text
+    from edgekit.core.io import sha256, write_json, write_text
     from edgekit.quant.onnx_int8 import export_qdq, make_ort_encoding, validate_trt
 
     name = recipe.name if recipe is not None and fp32.recipe is not None else "model"
@@ -151,7 +151,7 @@ def gate(report: dict[str, Any], max_drop: float | None) -> dict[str, Any]:
 
 def verify_int8(reference: LoadedModel, path: str | Path, tolerance: float, seed: int = 1234,
                 sample: dict[str, np.ndarray] | None = None) -> Any:
-    """Run ``path`` in ONNX Runtime at every verification shape (:func:`edgekit.spec.shape_plan`) and compare
+    """Run ``path`` in ONNX Runtime at every verification shape (:func:`edgekit.core.spec.shape_plan`) and compare
     each output with the torch Q/DQ model. Rounding at a quantization step differs between runtimes, so an
     output passes when |onnx - torch| <= ``tolerance`` x max |torch| (per output).
 
@@ -161,11 +161,11 @@ def verify_int8(reference: LoadedModel, path: str | Path, tolerance: float, seed
             values, in both runtimes but not always at the same step.
 
     Returns:
-        An :class:`edgekit.verify.Verification`.
+        An :class:`edgekit.artifacts.verify.Verification`.
     """
     from edgekit.backends.onnxruntime_runner import OnnxRuntimeRunner
-    from edgekit.spec import random_inputs, shape_plan
-    from edgekit.verify import ShapeCheck, Verification, _label, compare_arrays
+    from edgekit.core.spec import random_inputs, shape_plan
+    from edgekit.artifacts.verify import ShapeCheck, Verification, _label, compare_arrays
 
     plans = []
     for i, sizes in enumerate(shape_plan(reference.inputs)):
@@ -261,8 +261,8 @@ def prepare_fp32(model_ref: str, *, recipe_ref: str | None = None, checkpoint: P
     Raises:
         BadInput: from loading, or a ``--recipe`` whose inputs do not match the model's.
     """
-    from edgekit.intake import load_model
-    from edgekit.recipe import get_recipe
+    from edgekit.intake.load import load_model
+    from edgekit.training.recipe import get_recipe
 
     loaded = load_model(model_ref, checkpoint=checkpoint, inputs=inputs, dynamic=dynamic, static=static,
                         trust_checkpoint=trust_checkpoint)
@@ -273,7 +273,7 @@ def prepare_fp32(model_ref: str, *, recipe_ref: str | None = None, checkpoint: P
     if checkpoint is not None:
         origin = f"checkpoint {checkpoint}"
     elif loaded.recipe is not None:
-        from edgekit.train import train_recipe
+        from edgekit.training.train import train_recipe
 
         trained, metrics = train_recipe(loaded.recipe, seed=seed)
         inner: Any = loaded.module.module  # the recipe's module inside FlatOutputs

@@ -8,7 +8,7 @@ import pytest
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("cuda") is None:
         return
-    from edgekit.gpu import cuda_status
+    from edgekit.backends.probes import cuda_status
 
     ok, reason = cuda_status()
     if not ok:

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from edgekit.autoselect import Candidate, candidates_for, choose
-from edgekit.errors import EdgekitError
+from edgekit.backends.selection import Candidate, candidates_for, choose
+from edgekit.core.errors import EdgekitError
 
 EAGER = Candidate("torch", median_ms=1.0, verified=True)
 

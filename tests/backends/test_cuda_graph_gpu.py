@@ -15,13 +15,13 @@ import torch
 from torch import nn
 
 from edgekit.backends.cuda_graph import SYNC_HINT, CudaGraphRunner
-from edgekit.precision import tf32
-from edgekit.intake import load_model
-from edgekit.model import FlatOutputs, LoadedModel
-from edgekit.precision import tolerance_for
-from edgekit.recipe import recipe_names
-from edgekit.spec import InputSpec, random_inputs
-from edgekit.verify import verify_runner
+from edgekit.backends.precision import tf32
+from edgekit.intake.load import load_model
+from edgekit.core.model import FlatOutputs, LoadedModel
+from edgekit.backends.precision import tolerance_for
+from edgekit.training.recipe import recipe_names
+from edgekit.core.spec import InputSpec, random_inputs
+from edgekit.artifacts.verify import verify_runner
 
 pytestmark = pytest.mark.cuda
 RECIPES = recipe_names()
@@ -36,7 +36,7 @@ def verify_graph_runner(model: LoadedModel, runner: CudaGraphRunner, precision: 
 
 
 def test_probes_say_yes() -> None:
-    from edgekit.gpu import cuda_graphs_work
+    from edgekit.backends.probes import cuda_graphs_work
 
     ok, reason = cuda_graphs_work()
     assert ok, reason

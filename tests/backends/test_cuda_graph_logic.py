@@ -24,10 +24,10 @@ from edgekit.backends.cuda_graph import (
     shape_key,
 )
 from edgekit.backends.ort_cuda import GraphSlots, OrtCudaRunner, graph_refusal, outputs_match
-from edgekit.errors import BackendUnavailable, BadInput
-from edgekit.model import FlatOutputs, LoadedModel
-from edgekit.precision import precision_forward, tf32, tolerance_for
-from edgekit.spec import InputSpec, random_inputs
+from edgekit.core.errors import BackendUnavailable, BadInput
+from edgekit.core.model import FlatOutputs, LoadedModel
+from edgekit.backends.precision import precision_forward, tf32, tolerance_for
+from edgekit.core.spec import InputSpec, random_inputs
 
 # -- shape keys ----------------------------------------------------------------------------------------------------
 
@@ -358,8 +358,8 @@ def test_runner_auto_precision_falls_back_from_cast_to_autocast() -> None:
 
 
 def test_runner_bf16_cast_on_a_recipe_verifies_at_bf16_tolerance() -> None:
-    from edgekit.intake import load_model
-    from edgekit.verify import verify_runner
+    from edgekit.intake.load import load_model
+    from edgekit.artifacts.verify import verify_runner
 
     model = load_model("cnn")
     with CpuGraphRunner(model, precision="bf16") as runner:
@@ -416,7 +416,7 @@ def test_outputs_match() -> None:
 def test_ort_cuda_runner_refuses_without_a_gpu(tmp_path: Any) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    from edgekit.gpu import tiny_onnx_model
+    from edgekit.backends.probes import tiny_onnx_model
 
     path = tmp_path / "tiny.onnx"
     path.write_bytes(tiny_onnx_model())

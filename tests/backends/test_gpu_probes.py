@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit import gpu
-from edgekit.errors import BackendUnavailable
+from edgekit.backends import probes as gpu
+from edgekit.core.errors import one_line
+from edgekit.core.errors import BackendUnavailable
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answers of a machine without a GPU")
 
@@ -50,11 +51,11 @@ def test_tiny_probe_model_is_valid_and_runs_on_the_cpu_ep() -> None:
     np.testing.assert_array_equal(y, x * 2)
 
 
-def test_first_line_strips_the_onnxruntime_prefix() -> None:
+def test_one_line_strips_the_onnxruntime_prefix() -> None:
     exc = RuntimeError("[ONNXRuntimeError] : 1 : FAIL : graph capture refused\nmore detail")
-    assert gpu.first_line(exc) == "graph capture refused"
-    assert gpu.first_line(ValueError("")) == "ValueError"
-    assert len(gpu.first_line(ValueError("x" * 1000), limit=50)) == 50
+    assert one_line(exc, kind=False) == "graph capture refused"
+    assert one_line(ValueError(""), kind=False) == "ValueError"
+    assert len(one_line(ValueError("x" * 1000), limit=50, kind=False)) == 50
 
 
 def load_gpu_table():
@@ -81,7 +82,7 @@ def test_gpu_table_renders_rows_and_asks_auto() -> None:
     row = {"recipe": "cnn", "batch": 1, "eager_ms": 0.24, "eager_verified": True, "cudagraph_ms": 0.05,
            "cudagraph_verified": True, "bare_ms": 0.045, "ort_iobinding_ms": 0.15, "ort_iobinding_verified": True,
            "ort_cudagraph_status": "refused: ORT placed some nodes on the CPU", "runner_over_bare": 0.05 / 0.045}
-    from edgekit.autoselect import choose
+    from edgekit.backends.selection import choose
 
     decision = choose([table._candidate(row, c, "fp32") for c in table.BACKENDS])
     assert decision.chosen.backend == "torch-cudagraph"

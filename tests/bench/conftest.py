@@ -33,8 +33,8 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """``{"ref": model reference, "dir": export directory, "model": LoadedModel}``: a 6 -> 4 MLP exported to
     ONNX, TorchScript and pt2, verified, with its manifest."""
     from edgekit.export.driver import export_all
-    from edgekit.formats import FORMATS
-    from edgekit.intake import load_model
+    from edgekit.artifacts.formats import FORMATS
+    from edgekit.intake.load import load_model
 
     root = tmp_path_factory.mktemp("bench") / "my models"
     root.mkdir()

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from edgekit.cli.bench import bench, doctor, parse_batches, pipeline
-from edgekit.errors import BadInput
+from edgekit.core.errors import BadInput
 
 app = typer.Typer()
 app.command()(bench)
@@ -96,7 +96,7 @@ def test_doctor(tmp_path: Path) -> None:
 
 
 def test_pipeline_int8_fails_fast_when_quantization_is_unavailable(tmp_path: Path, monkeypatch) -> None:
-    from edgekit import pipeline as pl
+    from edgekit.jobs import pipeline as pl
 
     assert pl.int8_unavailable_reason() is None  # torchao's pt2e flow is installed here
     monkeypatch.setattr(pl, "int8_unavailable_reason", lambda: "--int8 needs torchao's pt2e quantization (test)")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from edgekit import doctor
-from edgekit.backends import BACKENDS
-from edgekit.formats import FORMATS
+from edgekit.jobs import doctor
+from edgekit.backends.registry import BACKENDS
+from edgekit.artifacts.formats import FORMATS
 
 
 def test_diagnose_lists_everything() -> None:

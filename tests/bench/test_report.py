@@ -15,7 +15,7 @@ from rich.console import Console
 from edgekit.bench import report as rep
 from edgekit.bench.html import Scale, box_svg, html_page, scatter_svg
 from edgekit.bench.run import SCHEMA, load_result
-from edgekit.errors import BadInput
+from edgekit.core.errors import BadInput
 
 
 def test_json_round_trip_and_schema_check(report: dict[str, Any], tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgekit.backends import BACKENDS, BackendInfo
+from edgekit.backends.registry import BACKENDS, BackendInfo
 from edgekit.backends.base import Runner
 from edgekit.bench.run import BenchConfig, picks, resolve_model, run_bench, split_refs
 from edgekit.bench.subjects import BenchRow, read_artifact
 from edgekit.bench.timing import Candidate, LatencyStats
-from edgekit.errors import BackendUnavailable, BadInput
+from edgekit.core.errors import BackendUnavailable, BadInput
 
 FAST = {"iters": 8, "warmup": 2}
 
@@ -152,8 +152,8 @@ def test_unavailable_backends_give_rows_not_crashes(tiny_export: dict[str, Any],
 
 def test_static_batch_artifacts_are_skipped_at_other_batches(tiny_export: dict[str, Any], tmp_path: Path) -> None:
     from edgekit.export.driver import export_all
-    from edgekit.formats import FORMATS
-    from edgekit.intake import load_model
+    from edgekit.artifacts.formats import FORMATS
+    from edgekit.intake.load import load_model
 
     model = load_model(tiny_export["ref"], static=True)  # batch fixed at the example's 2
     export_all(model, [FORMATS["onnx"]], tmp_path / "static")
@@ -166,8 +166,8 @@ def test_static_batch_artifacts_are_skipped_at_other_batches(tiny_export: dict[s
 
 def test_recipe_metric_for_every_artifact(tmp_path: Path) -> None:
     from edgekit.export.driver import export_all
-    from edgekit.formats import FORMATS
-    from edgekit.intake import load_model
+    from edgekit.artifacts.formats import FORMATS
+    from edgekit.intake.load import load_model
 
     model = load_model("mlp")
     export_all(model, [FORMATS["onnx"]], tmp_path / "mlp")

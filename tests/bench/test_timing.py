@@ -144,8 +144,8 @@ def test_torch_runner_times_inside_inference_mode():
     import torch
 
     from edgekit.backends.torch_runner import EagerRunner
-    from edgekit.intake import load_model
-    from edgekit.spec import random_inputs
+    from edgekit.intake.load import load_model
+    from edgekit.core.spec import random_inputs
 
     model = load_model("mlp")
     with EagerRunner(model) as runner:

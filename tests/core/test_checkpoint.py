@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.checkpoint import apply_checkpoint, read_checkpoint
-from edgekit.errors import BadInput
-from edgekit.intake import load_model
+from edgekit.intake.checkpoint import apply_checkpoint, read_checkpoint
+from edgekit.core.errors import BadInput
+from edgekit.intake.load import load_model
 
 
 class Custom:

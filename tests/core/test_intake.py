@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from edgekit.errors import BadInput
-from edgekit.intake import load_model
+from edgekit.core.errors import BadInput
+from edgekit.intake.load import load_model
 
 
 def test_factory_with_inputs_multi_input_multi_output(user_models):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgekit.errors import BadInput
-from edgekit.spec import InputSpec, apply_dynamic, parse_input, random_inputs, shape_plan
+from edgekit.core.errors import BadInput
+from edgekit.core.spec import InputSpec, apply_dynamic, parse_input, random_inputs, shape_plan
 
 
 def test_parse_input_forms():

@@ -1,11 +1,11 @@
 import onnx
 import pytest
 
-from edgekit.errors import BadInput
+from edgekit.core.errors import BadInput
 from edgekit.export.driver import export_all
 from edgekit.export.onnx import export_onnx, opset_of
-from edgekit.formats import parse_formats
-from edgekit.intake import load_model
+from edgekit.artifacts.formats import parse_formats
+from edgekit.intake.load import load_model
 
 
 def test_unsupported_operator_is_named_and_leaves_no_file(user_models, tmp_path):

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from edgekit.export.driver import export_all
-from edgekit.formats import parse_formats
-from edgekit.intake import load_model
-from edgekit.recipe import get_recipe, recipe_names
-from edgekit.train import save_checkpoint, train_recipe
+from edgekit.artifacts.formats import parse_formats
+from edgekit.intake.load import load_model
+from edgekit.training.recipe import get_recipe, recipe_names
+from edgekit.training.train import save_checkpoint, train_recipe
 
 
 @pytest.mark.parametrize("name", recipe_names())

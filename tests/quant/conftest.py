@@ -80,8 +80,8 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def mlp_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The mlp recipe trained for 3 epochs (about a second)."""
-    from edgekit.recipe import get_recipe
-    from edgekit.train import save_checkpoint, train_recipe
+    from edgekit.training.recipe import get_recipe
+    from edgekit.training.train import save_checkpoint, train_recipe
 
     model, metrics = train_recipe(get_recipe("mlp"), epochs=3, seed=0)
     return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "mlp.pt", "mlp", metrics)
@@ -90,7 +90,7 @@ def mlp_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def mlp_fp32(mlp_checkpoint: Path):  # type: ignore[no-untyped-def]
     """(LoadedModel, recipe, data) for the trained mlp."""
-    from edgekit.intake import load_model
+    from edgekit.intake.load import load_model
 
     loaded = load_model("mlp", checkpoint=mlp_checkpoint)
     return loaded, loaded.recipe, loaded.recipe.data()

@@ -9,12 +9,12 @@ import numpy as np
 import onnx
 import pytest
 
-from edgekit.errors import VerificationFailed
-from edgekit.intake import load_model
+from edgekit.core.errors import VerificationFailed
+from edgekit.intake.load import load_model
 from edgekit.quant.onnx_int8 import Graph, export_qdq, is_nonnegative, list_qdq, make_ort_encoding, validate_trt
 from edgekit.quant.report import verify_int8
 from edgekit.quant.ptq import calibrate
-from edgekit.spec import random_inputs
+from edgekit.core.spec import random_inputs
 
 
 def _ptq(ref: str, tmp: Path, name: str, **load: object):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.errors import BadInput, VerificationFailed
+from edgekit.core.errors import BadInput, VerificationFailed
 from edgekit.quant.ptq import batches_of, calibrate, check_calibration, run_ptq
 from edgekit.quant.report import check_max_drop, drop_of, gate
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit.errors import BadInput
-from edgekit.intake import load_model
+from edgekit.core.errors import BadInput
+from edgekit.intake.load import load_model
 from edgekit.quant.ptq import entropy_threshold, percentile_threshold
 from edgekit.quant.quantizer import (QuantPolicy, TensorRTInt8Quantizer, capture, float_layers, frozen_axes,
                                      require_quantizable, set_attention_dropout)

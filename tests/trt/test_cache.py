@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from edgekit.trt import cache
-from edgekit.trt.profiles import ShapeRange
+from edgekit.backends.trt import cache
+from edgekit.backends.trt.profiles import ShapeRange
 
 PROFILE = {"x": ShapeRange((1, 3), (2, 3), (8, 3)), "ids": ShapeRange((1, 4), (1, 4), (4, 16))}
 BASE: dict[str, Any] = dict(gpu_name="Orin", compute_capability="8.7", trt_version="10.3.0", precision="fp16",

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgekit.errors import BadInput
-from edgekit.recipe import recipe_names
-from edgekit.trt.fallback import trt_unavailable_reason
+from edgekit.core.errors import BadInput
+from edgekit.training.recipe import recipe_names
+from edgekit.backends.trt.fallback import trt_unavailable_reason
 
 REASON = trt_unavailable_reason()
 RECIPES = recipe_names() or ["(no recipes)"]
@@ -45,7 +45,7 @@ def onnx_files() -> dict[str, Path]:
 def _model(recipe: str) -> Any:
     if recipe == "(no recipes)":
         pytest.skip("no recipes are installed (recipes/ is empty)")
-    from edgekit.intake import load_model
+    from edgekit.intake.load import load_model
 
     return load_model(recipe)
 
@@ -69,10 +69,10 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 def _verify(model: Any, engine: Path, precision: str, details: dict[str, Any]) -> Any:
     import dataclasses
 
-    from edgekit.backends.tensorrt_runner import TensorRTRunner
-    from edgekit.trt.precision import tolerance_for
-    from edgekit.trt.profiles import align_with_onnx
-    from edgekit.verify import verify_runner
+    from edgekit.backends.trt.runner import TensorRTRunner
+    from edgekit.backends.trt.precision import tolerance_for
+    from edgekit.backends.trt.profiles import align_with_onnx
+    from edgekit.artifacts.verify import verify_runner
 
     if details.get("frozen_axes"):  # the ONNX exporter froze these: verify at the sizes the engine was built for
         print(f"{engine.name}: the ONNX export froze {details['frozen_axes']}")
@@ -94,7 +94,7 @@ def _verify(model: Any, engine: Path, precision: str, details: dict[str, Any]) -
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_fp32_engine_matches_eager(recipe: str, workdir: Path, onnx_files: dict[str, Path]) -> None:
     """The full --format trt path: ONNX export inside export_engine, build, run, compare."""
-    from edgekit.trt.build import export_engine
+    from edgekit.export.trt import export_engine
 
     model = _model(recipe)
     engine = workdir / f"{recipe}.fp32.engine"
@@ -109,7 +109,7 @@ def test_fp32_engine_matches_eager(recipe: str, workdir: Path, onnx_files: dict[
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_fp16_engine_matches_eager(recipe: str, workdir: Path, onnx_files: dict[str, Path]) -> None:
     """fp16: BuilderFlag.FP16 on TensorRT 10; the graph converted to fp16 (fp32 I/O) on TensorRT 11."""
-    from edgekit.trt.build import export_engine
+    from edgekit.export.trt import export_engine
 
     model = _model(recipe)
     engine = workdir / f"{recipe}.fp16.engine"
@@ -128,7 +128,7 @@ def _qdq_onnx(model: Any, src: Path, dest: Path) -> Path:
     Q/DQ pairs break fusions)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from edgekit.spec import random_inputs
+    from edgekit.core.spec import random_inputs
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -148,10 +148,10 @@ def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path,
                                                       onnx_files: dict[str, Path]) -> None:
     import onnxruntime as ort
 
-    from edgekit.backends.tensorrt_runner import TensorRTRunner
-    from edgekit.spec import random_inputs, shape_plan
-    from edgekit.trt.build import export_engine
-    from edgekit.trt.precision import tolerance_for
+    from edgekit.backends.trt.runner import TensorRTRunner
+    from edgekit.core.spec import random_inputs, shape_plan
+    from edgekit.export.trt import export_engine
+    from edgekit.backends.trt.precision import tolerance_for
 
     model = _model(recipe)
     qdq = _qdq_onnx(model, _onnx(recipe, model, workdir, onnx_files), workdir / f"{recipe}.qdq.onnx")
@@ -161,7 +161,7 @@ def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path,
     if details.get("frozen_axes"):
         import dataclasses
 
-        from edgekit.trt.profiles import align_with_onnx
+        from edgekit.backends.trt.profiles import align_with_onnx
 
         model = dataclasses.replace(model, inputs=align_with_onnx(model.inputs, qdq)[0])
     tol = tolerance_for("int8", model.atol, model.rtol)
@@ -181,7 +181,7 @@ def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path,
 
 
 def test_engine_cache_hit_and_timing_cache(workdir: Path, onnx_files: dict[str, Path]) -> None:
-    from edgekit.trt.build import build_engine
+    from edgekit.backends.trt.build import build_engine
 
     recipe = "cnn" if "cnn" in RECIPES else RECIPES[0]
     model = _model(recipe)
@@ -197,9 +197,9 @@ def test_engine_cache_hit_and_timing_cache(workdir: Path, onnx_files: dict[str, 
 
 
 def test_shape_outside_the_profile_is_a_clear_error(workdir: Path, onnx_files: dict[str, Path]) -> None:
-    from edgekit.backends.tensorrt_runner import TensorRTRunner
-    from edgekit.spec import random_inputs
-    from edgekit.trt.build import build_engine
+    from edgekit.backends.trt.runner import TensorRTRunner
+    from edgekit.core.spec import random_inputs
+    from edgekit.backends.trt.build import build_engine
 
     recipe = "cnn" if "cnn" in RECIPES else RECIPES[0]
     model = _model(recipe)
@@ -222,7 +222,7 @@ def test_dla_with_gpu_fallback_reports_gpu_layers(workdir: Path, onnx_files: dic
     """Jetson only: build cnn for DLA core 0 with GPU fallback, report the GPU layers, and compare at fp16."""
     import tensorrt as trt
 
-    from edgekit.trt.build import CollectingLogger, build_engine
+    from edgekit.backends.trt.build import CollectingLogger, build_engine
 
     if trt.Builder(CollectingLogger().trt_logger).num_DLA_cores == 0:
         pytest.skip("this GPU has no DLA core (DLA is on Jetson AGX Orin / Orin NX / Xavier)")
@@ -235,9 +235,9 @@ def test_dla_with_gpu_fallback_reports_gpu_layers(workdir: Path, onnx_files: dic
     dla = details["dla"]
     print(f"DLA: {dla['layers'] - len(dla['gpu_layers'])}/{dla['layers']} layers on DLA; GPU: {dla['gpu_layers']}")
     assert isinstance(dla["gpu_layers"], list) and dla["core"] == 0
-    from edgekit.backends.tensorrt_runner import TensorRTRunner
-    from edgekit.spec import random_inputs
-    from edgekit.trt.precision import tolerance_for
+    from edgekit.backends.trt.runner import TensorRTRunner
+    from edgekit.core.spec import random_inputs
+    from edgekit.backends.trt.precision import tolerance_for
 
     tol = tolerance_for("fp16", model.atol, model.rtol)
     feed = random_inputs(model.inputs)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from edgekit.errors import BackendUnavailable
-from edgekit.trt import fallback
-from edgekit.trt.fallback import BackendDecision, Probe, decide
+from edgekit.core.errors import BackendUnavailable
+from edgekit.backends.trt import fallback
+from edgekit.backends.trt.fallback import BackendDecision, Probe, decide
 
 OK = {"tensorrt": Probe("tensorrt", True, "10.13.0"), "pycuda": Probe("pycuda", True, "2026.1"),
       "gpu": Probe("gpu", True, "Orin (compute capability 8.7)")}
@@ -117,15 +117,15 @@ def test_decide_here_runs_onnxruntime_on_cpu() -> None:
 # -- the entry points that must exit 3 here --------------------------------------------------------------------------
 @without_trt
 def test_format_trt_is_unavailable_with_the_reason() -> None:
-    from edgekit.formats import FORMATS
-    from edgekit.trt.build import unavailable_reason
+    from edgekit.artifacts.formats import FORMATS
+    from edgekit.backends.trt.build import unavailable_reason
 
     assert FORMATS["trt"].unavailable_reason() == unavailable_reason() == fallback.trt_unavailable_reason()
 
 
 @without_trt
 def test_export_engine_fails_before_exporting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from edgekit.trt.build import export_engine
+    from edgekit.export.trt import export_engine
 
     called: list[Any] = []
     monkeypatch.setitem(sys.modules, "edgekit.export.onnx",
@@ -138,7 +138,7 @@ def test_export_engine_fails_before_exporting(tmp_path: Path, monkeypatch: pytes
 
 @without_trt
 def test_runner_activation_fails_with_the_reason(tmp_path: Path) -> None:
-    from edgekit.backends import create_runner
+    from edgekit.backends.registry import create_runner
 
     runner = create_runner("tensorrt", tmp_path / "m.engine")
     with pytest.raises(BackendUnavailable, match="TensorRT is not installed"):

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgekit.errors import BackendUnavailable, BadInput
-from edgekit.trt.precision import (check_qdq, convert_to_fp16, plan_precision, prepare_onnx, tolerance_for,
+from edgekit.core.errors import BackendUnavailable, BadInput
+from edgekit.backends.trt.precision import (check_qdq, convert_to_fp16, plan_precision, prepare_onnx, tolerance_for,
                                    trt_major, write_fp16)
 
 
@@ -169,7 +169,7 @@ def test_int8_refuses_nonzero_zero_points(tmp_path: Path, make_onnx: Any) -> Non
 
 
 def _recipes() -> list[str]:
-    from edgekit.recipe import recipe_names
+    from edgekit.training.recipe import recipe_names
 
     return recipe_names()
 
@@ -183,8 +183,8 @@ def test_fp16_conversion_of_every_recipe_runs_in_onnxruntime(recipe: str, tmp_pa
     import onnxruntime as ort
 
     from edgekit.export.onnx import export_onnx
-    from edgekit.intake import load_model
-    from edgekit.spec import random_inputs, shape_plan
+    from edgekit.intake.load import load_model
+    from edgekit.core.spec import random_inputs, shape_plan
 
     model = load_model(recipe)
     export_onnx(model, tmp_path / "m.onnx")

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from edgekit.errors import BadInput
-from edgekit.spec import InputSpec, shape_plan
-from edgekit.trt.profiles import (ShapeRange, broadcast_range, check_shape, default_range, derive_profile,
+from edgekit.core.errors import BadInput
+from edgekit.core.spec import InputSpec, shape_plan
+from edgekit.backends.trt.profiles import (ShapeRange, broadcast_range, check_shape, default_range, derive_profile,
                                   describe_profile, format_dims, parse_shape_specs, profile_from_json,
                                   profile_to_json, specs_from_onnx)
 
@@ -160,7 +160,7 @@ def test_specs_from_onnx_bad_file(tmp_path: Path) -> None:
 
 
 def test_align_with_onnx_reports_frozen_axes(tmp_path: Path, make_onnx: Any) -> None:
-    from edgekit.trt.profiles import align_with_onnx
+    from edgekit.backends.trt.profiles import align_with_onnx
 
     spec = InputSpec("x", (1, 3))
     same, frozen = align_with_onnx([spec], make_onnx(tmp_path / "d.onnx"))

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgekit.backends.tensorrt_runner import (Binding, TensorRTRunner, dims_tuple, numpy_dtype, prepare_input,
+from edgekit.backends.trt.runner import (Binding, TensorRTRunner, dims_tuple, numpy_dtype, prepare_input,
                                               volume)
-from edgekit.errors import BackendUnavailable, BadInput
-from edgekit.trt.build import (CollectingLogger, build_engine, check_network_inputs, export_engine,
-                               parser_errors)
-from edgekit.trt.profiles import ShapeRange
+from edgekit.core.errors import BackendUnavailable, BadInput
+from edgekit.backends.trt.build import CollectingLogger, build_engine, check_network_inputs, parser_errors
+from edgekit.export.trt import export_engine
+from edgekit.backends.trt.profiles import ShapeRange
 
 
 def _enum(name: str) -> Any:
@@ -211,10 +211,9 @@ def test_bad_options(tmp_path: Path, make_onnx: Any, fake_gpu: Any) -> None:
 
 def test_export_engine_exports_onnx_then_builds(tmp_path: Path, make_onnx: Any, fake_gpu: Any,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
     import types
 
-    from edgekit.spec import InputSpec
+    from edgekit.core.spec import InputSpec
 
     exported: list[Path] = []
 
@@ -223,7 +222,7 @@ def test_export_engine_exports_onnx_then_builds(tmp_path: Path, make_onnx: Any, 
         exported.append(path)
         return {"exporter": "dynamo", "opset": 18}
 
-    monkeypatch.setitem(sys.modules, "edgekit.export.onnx", types.SimpleNamespace(export_onnx=export_onnx))
+    monkeypatch.setattr("edgekit.export.trt.export_onnx", export_onnx)
     model = types.SimpleNamespace(inputs=[InputSpec("x", (2, 3))])
     d = export_engine(model, tmp_path / "m.engine", precision="fp16", cache_dir=tmp_path / "c",  # type: ignore
                       max_shapes=["x:32x3"], unrelated_option=1)

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from edgekit.core.errors import one_line
 
 TEGRA_RELEASE = Path("/etc/nv_tegra_release")
 
@@ -43,8 +44,7 @@ def _guard(name: str, fn: Callable[[], Check]) -> Check:
     try:
         return fn()
     except Exception as exc:  # a probe must never crash the doctor: report what broke
-        first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        return Check(name, "warn", f"check failed: {type(exc).__name__}: {first}")
+        return Check(name, "warn", f"check failed: {one_line(exc, 200)}")
 
 
 def check_python() -> Check:
@@ -123,7 +123,7 @@ def working_providers() -> tuple[tuple[str, ...], dict[str, str]]:
                 continue
             ok.append(provider)
         except Exception as exc:  # each provider fails in its own way (missing CUDA/cuDNN/TensorRT libraries)
-            failed[provider] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            failed[provider] = one_line(exc, 200, kind=False)
     return tuple(ok), failed
 
 
@@ -187,9 +187,9 @@ def dla_cores() -> int | None:
 
 
 def gpu_probes() -> list[Check]:
-    """CUDA graphs and ONNX Runtime's CUDA EP tried for real (:func:`edgekit.gpu.probe_all`); on a machine without a
+    """CUDA graphs and ONNX Runtime's CUDA EP tried for real (:func:`edgekit.backends.probes.probe_all`); on a machine without a
     GPU they answer at once with the reason."""
-    from edgekit.gpu import probe_all
+    from edgekit.backends.probes import probe_all
 
     names = {"cuda_graphs": "cuda graphs", "ort_cuda": "onnxruntime cuda", "ort_cuda_graph": "onnxruntime cuda graph"}
     probes = probe_all()
@@ -211,8 +211,8 @@ def _dist_version(name: str) -> str | None:
 
 
 def format_availability() -> list[Check]:
-    """Every export format of :data:`edgekit.formats.FORMATS`: available, or its check's reason."""
-    from edgekit.formats import FORMATS
+    """Every export format of :data:`edgekit.artifacts.formats.FORMATS`: available, or its check's reason."""
+    from edgekit.artifacts.formats import FORMATS
 
     out = []
     for f in FORMATS.values():
@@ -226,7 +226,7 @@ def format_availability() -> list[Check]:
 
 def backend_availability(gpu: bool, ort_providers: tuple[str, ...]) -> list[Check]:
     """Every registered backend: the devices it can run on here, or why none."""
-    from edgekit.backends import BACKENDS
+    from edgekit.backends.registry import BACKENDS
 
     out = []
     for b in BACKENDS.values():

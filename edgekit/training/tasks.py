@@ -1,7 +1,7 @@
 """Generic training loops and metrics, shared by the recipes.
 
 A task trains an ``nn.Module`` in place (CPU, seeded, mini-batch Adam) and scores any backend through a
-:data:`~edgekit.recipe.Predict` (named numpy inputs -> named numpy outputs), evaluating in batches so ONNX Runtime,
+:data:`~edgekit.training.recipe.Predict` (named numpy inputs -> named numpy outputs), evaluating in batches so ONNX Runtime,
 TorchScript, TensorRT or eager PyTorch are all scored by the same code. The model's inputs are
 ``recipe.inputs`` (by name, in ``forward`` order); its outputs are ``recipe.outputs``.
 
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.errors import BadInput
-from edgekit.recipe import Arrays, Data, Predict, Recipe
+from edgekit.core.errors import BadInput
+from edgekit.training.recipe import Arrays, Data, Predict, Recipe
 
 if TYPE_CHECKING:
     import torch
@@ -154,7 +154,7 @@ def _tensors(arrays: Arrays, keys: Sequence[str], idx: np.ndarray | None = None)
 
 
 def _outputs(model: nn.Module, args: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    from edgekit.model import flatten_outputs
+    from edgekit.core.model import flatten_outputs
 
     return flatten_outputs(model(*args))
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgekit.errors import BadInput
+from edgekit.core.errors import BadInput
 
 STATE_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights", "params", "ema")
 

@@ -6,10 +6,10 @@ input written ``x:scalar``. The options may repeat. For an input named in some b
 are broadcast the way trtexec (10.x) does it: a missing min takes opt (else max), a missing opt takes max (else
 min), a missing max takes opt (else min); so ``--opt-shape`` alone pins the input to one shape.
 
-An input the user does not name gets a default range from its :class:`~edgekit.spec.InputSpec`: along every
+An input the user does not name gets a default range from its :class:`~edgekit.core.spec.InputSpec`: along every
 dynamic axis min 1, opt the example size, and max 4x the example (at least 8) on the batch axis, 2x (at least
 example + 3, and at least 8) on other axes; static axes are fixed at the example size. That range covers every size
-:func:`edgekit.spec.shape_plan` verifies at.
+:func:`edgekit.core.spec.shape_plan` verifies at.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import BadInput, suggest
-from edgekit.spec import InputSpec
+from edgekit.core.errors import BadInput, suggest
+from edgekit.core.spec import InputSpec
 
 Shape = tuple[int, ...]
 

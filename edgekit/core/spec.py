@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import BadInput, suggest
+from edgekit.core.errors import BadInput, suggest
 
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool")
 

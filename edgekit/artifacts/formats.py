@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import BadInput, suggest
+from edgekit.core.errors import BadInput, suggest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +52,8 @@ FORMATS: dict[str, FormatInfo] = {
                    "edgekit.export.pt2:unavailable_reason", "torch.export ExportedProgram"),
         FormatInfo("onnx", ".onnx", "edgekit.export.onnx:export_onnx", "onnxruntime",
                    "edgekit.export.onnx:unavailable_reason", "ONNX (dynamo exporter, legacy fallback), opset <= 20"),
-        FormatInfo("trt", ".engine", "edgekit.trt.build:export_engine", "tensorrt",
-                   "edgekit.trt.build:unavailable_reason", "TensorRT engine built from the ONNX export"),
+        FormatInfo("trt", ".engine", "edgekit.export.trt:export_engine", "tensorrt",
+                   "edgekit.backends.trt.build:unavailable_reason", "TensorRT engine built from the ONNX export"),
     )
 }
 

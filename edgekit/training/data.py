@@ -1,6 +1,6 @@
 """Recipe data: scikit-learn's digits (real, ships with the package, offline) and procedurally generated images.
 
-Every function returns a :class:`~edgekit.recipe.Data` whose ``train`` and ``val`` dicts hold the model's inputs
+Every function returns a :class:`~edgekit.training.recipe.Data` whose ``train`` and ``val`` dicts hold the model's inputs
 under the input names (so ``Data.train`` doubles as calibration data for quantization) plus task keys:
 ``labels`` (class ids), ``anomaly`` (1 = anomalous), ``clean`` (denoising targets), ``real`` (images a generator
 should imitate). Splits are fixed: they depend on :data:`SPLIT_SEED` only, never on the training seed, so every
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgekit.errors import BadInput
-from edgekit.recipe import Data
+from edgekit.core.errors import BadInput
+from edgekit.training.recipe import Data
 
 SPLIT_SEED = 0
 """Seed of every split and generated data set."""

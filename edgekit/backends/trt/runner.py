@@ -4,11 +4,11 @@ One execution context, one CUDA stream, the device's primary context (``pycuda.a
 makes a second context that clashes with PyTorch and TensorRT, TRAPS.md). Input and output buffers are allocated
 once, pinned on the host and sized for the profile's *max* shapes; each call sets the input shapes
 (``set_input_shape``) before reading output shapes, so every shape inside the profile works and a shape outside it
-is a :class:`~edgekit.errors.BadInput` naming the range. Each call is timed like trtexec: CUDA events around the
+is a :class:`~edgekit.core.errors.BadInput` naming the range. Each call is timed like trtexec: CUDA events around the
 host-to-device copies, ``execute_async_v3`` and the device-to-host copies; :attr:`last_timing` holds the split
 and :meth:`timing_breakdown` gives medians for the benchmark.
 
-An ``.onnx`` artifact is built into an engine first (:func:`edgekit.trt.build.build_engine`, cached).
+An ``.onnx`` artifact is built into an engine first (:func:`edgekit.backends.trt.build.build_engine`, cached).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edgekit.backends.base import Runner
-from edgekit.errors import BackendUnavailable, BadInput, EdgekitError
-from edgekit.trt.profiles import ShapeRange, check_shape, format_dims
+from edgekit.core.errors import BackendUnavailable, BadInput, EdgekitError
+from edgekit.backends.trt.profiles import ShapeRange, check_shape, format_dims
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -124,7 +124,7 @@ class TensorRTRunner(Runner):
         device: must be ``cuda``.
         threads: unused (recorded only).
         opts: ``outputs`` (output order), and for an ONNX artifact the keywords of
-            :func:`edgekit.trt.build.build_engine` (``precision``, ``min_shapes`` ...).
+            :func:`edgekit.backends.trt.build.build_engine` (``precision``, ``min_shapes`` ...).
     """
 
     backend = "tensorrt"
@@ -146,7 +146,7 @@ class TensorRTRunner(Runner):
         if self.device != "cuda":
             raise BackendUnavailable(f"tensorrt runs on CUDA GPUs only, got --device {self.device}; use --device "
                                      f"cuda, or --backend onnxruntime for the CPU")
-        from edgekit.trt.fallback import trt_unavailable_reason
+        from edgekit.backends.trt.fallback import trt_unavailable_reason
 
         reason = trt_unavailable_reason()
         if reason is not None:
@@ -156,7 +156,7 @@ class TensorRTRunner(Runner):
         import tensorrt as trt
 
         engine_path = self._engine_path()
-        from edgekit.trt.build import CollectingLogger
+        from edgekit.backends.trt.build import CollectingLogger
 
         logger = CollectingLogger()
         self._logger = logger  # TensorRT needs the logger alive as long as the runtime and engine
@@ -185,9 +185,9 @@ class TensorRTRunner(Runner):
                            f"model.engine` or `edgekit export MODEL --format trt`")
         if self.path.suffix.lower() != ".onnx":
             return self.path
-        from edgekit.io import sha256
-        from edgekit.trt.build import build_engine
-        from edgekit.trt.cache import default_cache_dir
+        from edgekit.core.io import sha256
+        from edgekit.backends.trt.build import build_engine
+        from edgekit.backends.trt.cache import default_cache_dir
 
         precision = str(self.build_options.get("precision", "fp32"))
         out = default_cache_dir() / "runner" / f"{self.path.stem}-{sha256(self.path)[:12]}-{precision}.engine"
@@ -222,7 +222,7 @@ class TensorRTRunner(Runner):
         return bindings
 
     def _describe(self, engine_path: Path, version: str, cuda: Any) -> dict[str, Any]:
-        from edgekit.trt.cache import read_sidecar
+        from edgekit.backends.trt.cache import read_sidecar
 
         side = read_sidecar(engine_path) or {}
         dev = cuda.Context.get_device()

@@ -1,11 +1,12 @@
 """Engine building: ONNX -> TensorRT engine, as trtexec does it, on the TensorRT 10/11 Python API.
 
 ``build_engine`` parses the ONNX (every parser error listed with its node), sets one optimization profile (see
-:mod:`edgekit.trt.profiles`), the workspace limit, a timing cache file reused across builds, the precision plan
-for the installed TensorRT major (:mod:`edgekit.trt.precision`) and, on Jetson, a DLA core with GPU fallback; it
+:mod:`edgekit.backends.trt.profiles`), the workspace limit, a timing cache file reused across builds, the precision plan
+for the installed TensorRT major (:mod:`edgekit.backends.trt.precision`) and, on Jetson, a DLA core with GPU fallback; it
 reports which layers cannot run on the DLA (and so run on the GPU). Engines are cached by GPU, compute capability,
 TensorRT version, precision, profile and ONNX hash, and written atomically with a sidecar JSON
-(:mod:`edgekit.trt.cache`). ``export_engine`` is the ``--format trt`` exporter: ONNX export first, then the build.
+(:mod:`edgekit.backends.trt.cache`). The ``--format trt``
+exporter (ONNX export, then this build) is :func:`edgekit.export.trt.export_engine`.
 
 TensorRT and pycuda are imported inside functions: importing this module costs nothing where they are missing.
 """
@@ -18,17 +19,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgekit.errors import BackendUnavailable, BadInput, suggest
-from edgekit.trt import cache as engine_cache
-from edgekit.trt.fallback import probe_gpu, probe_tensorrt, trt_unavailable_reason
-from edgekit.trt.precision import PrecisionPlan, plan_precision, prepare_onnx, trt_major
-from edgekit.trt.profiles import (Profile, ShapeRange, align_with_onnx, derive_profile, describe_profile,
+from edgekit.core.errors import BackendUnavailable, BadInput, suggest
+from edgekit.backends.trt import cache as engine_cache
+from edgekit.backends.trt.fallback import probe_gpu, probe_tensorrt, trt_unavailable_reason
+from edgekit.backends.trt.precision import PrecisionPlan, plan_precision, prepare_onnx, trt_major
+from edgekit.backends.trt.profiles import (Profile, ShapeRange, derive_profile, describe_profile,
                                   format_dims_any, profile_to_json, specs_from_onnx, validate_range)
 
 if TYPE_CHECKING:
     import tensorrt as trt
 
-    from edgekit.model import LoadedModel
 
 MIB = 1 << 20
 
@@ -50,51 +50,6 @@ def require_tensorrt() -> str:
     return probe.detail
 
 
-# -- the exporter --------------------------------------------------------------------------------------------------
-def export_engine(model: LoadedModel, path: Path, **options: Any) -> dict[str, Any]:
-    """``--format trt``: export ``model`` to ONNX beside ``path`` (``model.trt.onnx`` for ``model.engine``) with
-    :func:`edgekit.export.onnx.export_onnx`, then build the engine at ``path``.
-
-    Axes the exporter froze (declared dynamic in the model, fixed in the ONNX) are built at the file's size and
-    listed in the details as ``frozen_axes`` (``NAME:AXIS``), as the ONNX exporter reports them.
-
-    Args:
-        options: ``onnx`` (build from this existing ONNX instead, e.g. the Q/DQ file for int8), ``opset``,
-            ``exporter``, and every keyword of :func:`build_engine` except ``profiles`` (derived from the model's
-            input specs and ``min_shapes``/``opt_shapes``/``max_shapes``).
-
-    Raises:
-        BackendUnavailable: TensorRT, pycuda or a GPU is missing (checked before anything is exported).
-        BadInput: bad options, an ONNX TensorRT cannot parse, or a failed build.
-    """
-    reason = unavailable_reason()
-    if reason is not None:
-        raise BackendUnavailable(reason)
-    path = Path(path)
-    given = options.pop("onnx", None)
-    details: dict[str, Any] = {}
-    if given is not None:
-        onnx_path = Path(given)
-        details["onnx_export"] = {"path": str(onnx_path), "exporter": "given"}
-    else:
-        from edgekit.export.onnx import export_onnx
-
-        # not MODEL.onnx: `--format onnx,trt` writes that one, verified as its own artifact
-        onnx_path = path.with_name(path.stem + ".trt.onnx")
-        onnx_opts = {k: options.pop(k) for k in ("opset", "exporter") if k in options}
-        details["onnx_export"] = {"path": str(onnx_path), **export_onnx(model, onnx_path, **onnx_opts)}
-    specs, frozen = align_with_onnx(model.inputs, onnx_path)
-    if frozen:  # the exporter froze these axes: the engine can only be built and verified at their size
-        details["frozen_axes"] = frozen
-    profile = derive_profile(specs, min_shapes=options.pop("min_shapes", ()),
-                             opt_shapes=options.pop("opt_shapes", ()), max_shapes=options.pop("max_shapes", ()))
-    known = {"precision", "workspace", "timing_cache", "dla_core", "gpu_fallback", "tf32", "fp16_converter",
-             "cache_dir", "use_cache", "inspect"}
-    build_opts = {k: v for k, v in options.items() if k in known}
-    details.update(build_engine(onnx_path, path, profiles=profile, **build_opts))
-    return details
-
-
 # -- the build -----------------------------------------------------------------------------------------------------
 def build_engine(onnx_path: str | Path, engine_path: str | Path, *, profiles: Profile | None = None,
                  min_shapes: Iterable[str] = (), opt_shapes: Iterable[str] = (), max_shapes: Iterable[str] = (),
@@ -114,7 +69,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, profiles: Pr
         dla_core: build for this DLA core (Jetson), with GPU fallback unless ``gpu_fallback`` is False.
         tf32: allow TF32 in fp32 builds (off: fp32 matches eager at fp32 tolerances).
         fp16_converter: TensorRT 11's fp16 graph conversion: ``auto`` | ``modelopt`` | ``edgekit``.
-        cache_dir: engine cache folder (default :func:`edgekit.trt.cache.default_cache_dir`).
+        cache_dir: engine cache folder (default :func:`edgekit.backends.trt.cache.default_cache_dir`).
         use_cache: look the engine up in the cache first, and store it there after building.
         inspect: record the engine inspector's layer list beside the engine (``engine_path.layers.json``).
 
@@ -136,7 +91,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, profiles: Pr
         raise BadInput(f"--workspace must be a positive number of MiB, got {workspace}")
     import pycuda.autoprimaryctx  # noqa: F401  (retains the primary context; pycuda.autoinit clashes: TRAPS.md)
 
-    from edgekit.io import sha256
+    from edgekit.core.io import sha256
 
     plan = plan_precision(precision, trt_major(trt.__version__), dla=dla_core is not None,
                           gpu_fallback=gpu_fallback, tf32=tf32)
@@ -360,7 +315,7 @@ def load_timing_cache(config: trt.IBuilderConfig, path: Path | None) -> tuple[tr
 
 def save_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:
     """Write the config's (updated) timing cache back to ``path`` atomically."""
-    from edgekit.io import atomic_path
+    from edgekit.core.io import atomic_path
 
     data = bytes(config.get_timing_cache().serialize())
     with atomic_path(path) as tmp:
@@ -371,7 +326,7 @@ def _write_layer_info(engine_bytes: bytes, engine_path: Path) -> dict[str, Any]:
     """Write the engine inspector's JSON beside the engine; returns the layer count and the file's path."""
     import tensorrt as trt
 
-    from edgekit.io import write_json
+    from edgekit.core.io import write_json
 
     try:
         runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import BackendUnavailable, BadInput, suggest
+from edgekit.core.errors import BackendUnavailable, BadInput, suggest
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -201,7 +201,7 @@ def write_fp16(src: Path, dest: Path, *, converter: str = "auto") -> dict[str, A
     """
     import onnx
 
-    from edgekit.io import atomic_path
+    from edgekit.core.io import atomic_path
 
     if converter not in ("auto", "modelopt", "edgekit"):
         raise BadInput(f"unknown fp16 converter '{converter}'; expected auto, modelopt or edgekit")

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from edgekit.errors import BackendUnavailable
+from edgekit.core.errors import BackendUnavailable, one_line
 
 TRT_FIX = ("pip install 'edgekit[trt]' on a machine with an NVIDIA GPU, or use JetPack's system TensorRT "
            "(JetPack 6: TensorRT 10; JetPack 7.2.2+: TensorRT 11); or use --format onnx / --fallback")
@@ -129,7 +129,7 @@ def probe_ort_cuda() -> Probe:
         sess = ort.InferenceSession(_tiny_onnx(), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
         used = list(sess.get_providers())
     except Exception as exc:  # onnxruntime raises its own types when the EP's libraries are missing
-        return Probe("onnxruntime-cuda", False, f"the CUDA EP failed to start ({str(exc).splitlines()[0][:160]}): "
+        return Probe("onnxruntime-cuda", False, f"the CUDA EP failed to start ({one_line(exc, 160, kind=False)}): "
                                                 f"check the CUDA and cuDNN versions onnxruntime-gpu needs")
     if not used or used[0] != "CUDAExecutionProvider":
         return Probe("onnxruntime-cuda", False, f"the CUDA EP did not load (session providers {used}): check the "

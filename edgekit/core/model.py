@@ -11,11 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekit.errors import BadInput
-from edgekit.spec import InputSpec
+from edgekit.core.errors import BadInput
+from edgekit.core.spec import InputSpec
 
 if TYPE_CHECKING:
-    from edgekit.recipe import Recipe
+    from edgekit.training.recipe import Recipe
 
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-3
@@ -107,7 +107,7 @@ def probe_outputs(module: nn.Module, inputs: Sequence[InputSpec], names: Sequenc
     Raises:
         BadInput: the model fails on the example inputs, or returns a different number of outputs than named.
     """
-    from edgekit.spec import random_inputs
+    from edgekit.core.spec import random_inputs
 
     feed = random_inputs(inputs)
     args = tuple(torch.from_numpy(feed[s.name]) for s in inputs)

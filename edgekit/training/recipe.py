@@ -2,7 +2,7 @@
 
 A recipe module in ``recipes/`` defines ``RECIPE = Recipe(...)``: how to build the model, its example inputs and
 dynamic axes, its output names, its data, how to train it quickly and how to score it, and the tolerances its
-exports are verified with. Everything generic (training loops, metrics) lives in :mod:`edgekit.tasks`.
+exports are verified with. Everything generic (training loops, metrics) lives in :mod:`edgekit.training.tasks`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edgekit.errors import BadInput, suggest
-from edgekit.spec import InputSpec
+from edgekit.core.errors import BadInput, suggest
+from edgekit.core.spec import InputSpec
 
 if TYPE_CHECKING:
     import torch
@@ -64,7 +64,7 @@ class Recipe:
         inputs: example inputs; dimension 0 is the batch, dynamic.
         outputs: names of the model's outputs, in order.
         data: returns the :class:`Data` splits (shipped with a package or generated; never downloaded).
-        task: training loop and metric (see :mod:`edgekit.tasks`).
+        task: training loop and metric (see :mod:`edgekit.training.tasks`).
         atol, rtol: export verification tolerances against eager fp32.
         notes: what a user should know (e.g. which path of a VAE is deployed).
     """
@@ -112,7 +112,7 @@ def get_recipe(ref: str) -> Recipe:
         module = importlib.import_module(f"recipes.{ref}")
     recipe = getattr(module, "RECIPE", None)
     if not isinstance(recipe, Recipe):
-        raise BadInput(f"'{ref}' defines no RECIPE = edgekit.recipe.Recipe(...); got {type(recipe).__name__}")
+        raise BadInput(f"'{ref}' defines no RECIPE = edgekit.training.recipe.Recipe(...); got {type(recipe).__name__}")
     return recipe
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgekit.errors import BadInput
-from edgekit.recipe import Predict, Recipe
+from edgekit.core.errors import BadInput
+from edgekit.training.recipe import Predict, Recipe
 
 if TYPE_CHECKING:
     from torch import nn
@@ -36,8 +36,8 @@ def seed_everything(seed: int) -> None:
 
 
 def eager_predict(module: nn.Module, recipe: Recipe) -> Predict:
-    """``module`` (put in eval mode) as a :data:`~edgekit.recipe.Predict` over the recipe's input/output names."""
-    from edgekit.model import FlatOutputs, LoadedModel
+    """``module`` (put in eval mode) as a :data:`~edgekit.training.recipe.Predict` over the recipe's input/output names."""
+    from edgekit.core.model import FlatOutputs, LoadedModel
 
     module.eval()
     loaded = LoadedModel(FlatOutputs(module), list(recipe.inputs), list(recipe.outputs), f"recipe:{recipe.name}",
@@ -50,7 +50,7 @@ def train_recipe(recipe: Recipe, *, epochs: int | None = None, seed: int = 0,
     """Build ``recipe``'s model, train it on CPU and score it on the validation split with eager inference.
 
     Args:
-        recipe: the recipe (see :func:`edgekit.recipe.get_recipe`).
+        recipe: the recipe (see :func:`edgekit.training.recipe.get_recipe`).
         epochs: overrides the task's default number of epochs.
         seed: seeds model initialization, shuffling and noise; the data split never changes with it.
         threads: ``torch.set_num_threads`` while training and scoring (restored afterwards); ``None`` keeps
@@ -97,7 +97,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, recipe: Recipe | str,
     """
     import torch
 
-    from edgekit.io import atomic_path
+    from edgekit.core.io import atomic_path
 
     path = Path(path)
     name = recipe if isinstance(recipe, str) else recipe.name

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgekit.errors import BackendUnavailable
+from edgekit.core.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from edgekit.bench.run import BenchConfig, BenchResult
     from edgekit.export.driver import ExportResult
-    from edgekit.model import LoadedModel
-    from edgekit.recipe import Recipe
+    from edgekit.core.model import LoadedModel
+    from edgekit.training.recipe import Recipe
 
 Progress = Callable[[str, float], None]
 
@@ -73,7 +73,7 @@ def add_int8_to_manifest(out_dir: Path, reports: list[tuple[str, dict[str, Any]]
     """Append one manifest entry per INT8 file (both encodings of every method); returns the files."""
     import json
 
-    from edgekit.io import write_json
+    from edgekit.core.io import write_json
 
     manifest_path = out_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -115,9 +115,9 @@ class PipelineResult:
 
 
 def available_formats() -> list[Any]:
-    """Every format of :data:`edgekit.formats.FORMATS` that can be exported here (a check that raises counts as
+    """Every format of :data:`edgekit.artifacts.formats.FORMATS` that can be exported here (a check that raises counts as
     unavailable: its module may belong to a backend not installed)."""
-    from edgekit.formats import FORMATS
+    from edgekit.artifacts.formats import FORMATS
 
     out = []
     for f in FORMATS.values():
@@ -150,9 +150,9 @@ def run_pipeline(recipe_ref: str, *, checkpoint: Path | None = None, out_dir: Pa
     from edgekit.bench.report import write_reports
     from edgekit.bench.run import BenchConfig, run_bench
     from edgekit.export.driver import export_all
-    from edgekit.intake import load_model
-    from edgekit.recipe import get_recipe
-    from edgekit.train import save_checkpoint, train_recipe
+    from edgekit.intake.load import load_model
+    from edgekit.training.recipe import get_recipe
+    from edgekit.training.train import save_checkpoint, train_recipe
 
     report = progress or (lambda _m, _f: None)
     config = config or BenchConfig(**PIPELINE_BENCH)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Model intake: turn the one ``MODEL`` argument every command takes into a :class:`~edgekit.model.LoadedModel`.
+"""Model intake: turn the one ``MODEL`` argument every command takes into a :class:`~edgekit.core.model.LoadedModel`.
 
 ``MODEL`` may be
   - a recipe by name (``cnn``) or path (``recipes/cnn.py``);
@@ -21,11 +21,11 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from edgekit.checkpoint import apply_checkpoint, read_checkpoint
-from edgekit.errors import BadInput
-from edgekit.model import DEFAULT_ATOL, DEFAULT_RTOL, FlatOutputs, LoadedModel, probe_outputs
-from edgekit.recipe import _import_path, get_recipe, is_recipe_ref
-from edgekit.spec import DTYPES, InputSpec, apply_dynamic, freeze_axes, parse_input
+from edgekit.intake.checkpoint import apply_checkpoint, read_checkpoint
+from edgekit.core.errors import BadInput
+from edgekit.core.model import DEFAULT_ATOL, DEFAULT_RTOL, FlatOutputs, LoadedModel, probe_outputs
+from edgekit.training.recipe import _import_path, get_recipe, is_recipe_ref
+from edgekit.core.spec import DTYPES, InputSpec, apply_dynamic, freeze_axes, parse_input
 
 # Models built without a checkpoint get this seed's initialisation, so that `export` and a later `compare` of the
 # same MODEL see the same weights.
@@ -77,14 +77,14 @@ def load_model(ref: str, *, checkpoint: str | Path | None = None, inputs: Sequen
 
 
 def _unknown_ref_message(ref: str) -> str:
-    from edgekit.recipe import recipe_names
+    from edgekit.training.recipe import recipe_names
 
     path = Path(ref)
     if path.suffix == ".py" or path.exists():
         what = f"'{ref}' " + ("exists but is not a recipe" if path.exists() else "does not exist")
     else:
         what = f"'{ref}' is not a recipe, a file.py:factory or a saved model"
-    from edgekit.errors import suggest
+    from edgekit.core.errors import suggest
 
     return (f"{what}; expected a recipe name ({', '.join(recipe_names())}), a recipe path, path/file.py:factory, "
             f"package.module:factory, or a .pt2/.ts/.pt file.{suggest(ref, recipe_names())}")
@@ -107,7 +107,7 @@ def _from_factory(ref: str, specs: list[InputSpec]) -> LoadedModel:
     factory = getattr(module_obj, name, None)
     if factory is None or not callable(factory):
         found = [n for n, v in vars(module_obj).items() if callable(v) and not n.startswith("_")]
-        from edgekit.errors import suggest
+        from edgekit.core.errors import suggest
 
         raise BadInput(f"'{target}' has no callable '{name}'; callables there: {', '.join(found[:12])}."
                        f"{suggest(name, found)}")
@@ -164,7 +164,7 @@ def _example_inputs(module_obj: Any, model: nn.Module, ref: str) -> list[InputSp
         items = list(zip(names, value, strict=True))
     else:
         raise BadInput(f"example_inputs() in '{ref}' returned a {type(value).__name__}; expected tensors "
-                       f"(tuple or dict) or a list of edgekit.spec.InputSpec")
+                       f"(tuple or dict) or a list of edgekit.core.spec.InputSpec")
     specs = []
     for name, t in items:
         dtype = str(getattr(t, "dtype", "")).removeprefix("torch.")

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgekit.io import atomic_path, write_json
-from edgekit.trt.profiles import ShapeRange, profile_to_json
+from edgekit.core.io import atomic_path, write_json
+from edgekit.backends.trt.profiles import ShapeRange, profile_to_json
 
 SIDECAR_SUFFIX = ".json"
 KEY_VERSION = 1  # bump when the key's fields change, so old entries stop matching

@@ -15,7 +15,7 @@ int8       1e-1    1e-1    quantization steps of ~1/127 of each tensor's range; 
 =========  ======  ======  ==========================================================================
 
 ``min_cosine`` is the cosine similarity (flattened output vs eager) below which an output is suspect even when a
-loose elementwise check passes; reports show it, :func:`edgekit.verify.compare_arrays` computes it.
+loose elementwise check passes; reports show it, :func:`edgekit.artifacts.verify.compare_arrays` computes it.
 These numbers are engineering choices from the formats' machine epsilons, not measurements on this project's
 models on a GPU: no GPU was available when they were written.
 
@@ -37,7 +37,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from edgekit.errors import BadInput, suggest
+from edgekit.core.errors import BadInput, suggest
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 FLOAT_PRECISIONS = ("fp32", "fp16", "bf16")

@@ -10,7 +10,7 @@ The rule, in order:
   3. Ties (equal medians) go to eager, then to the candidate listed first (callers list simpler paths first).
 
 GPU-free and unit-tested. The caller (``edgekit bench --backend auto``) measures: it creates each candidate's runner,
-verifies it (tolerances from :mod:`edgekit.precision`) and times it interleaved with the others (TRAPS.md: round-
+verifies it (tolerances from :mod:`edgekit.backends.precision`) and times it interleaved with the others (TRAPS.md: round-
 robin, one process), then calls :func:`choose` and prints :meth:`Decision.rows`.
 """
 
@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 
 EAGER = "torch"
 

@@ -3,7 +3,7 @@ a tiny workload (capture and replay an op; create a CUDA EP session and run it) 
 ``get_available_providers()`` lists compiled-in providers, not working ones (TRAPS.md), so nothing is guessed.
 
 On a machine without a CUDA GPU every probe returns at once with the reason, without touching CUDA. ``require_cuda``
-is what ``--device cuda`` calls: it raises :class:`~edgekit.errors.BackendUnavailable` (exit 3) with the reason.
+is what ``--device cuda`` calls: it raises :class:`~edgekit.core.errors.BackendUnavailable` (exit 3) with the reason.
 
 The GPU branches of these probes have not been run on a GPU in this repository yet (written against the PyTorch
 and ONNX Runtime documentation); the CPU branches are tested.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.errors import BackendUnavailable
+from edgekit.core.errors import BackendUnavailable, one_line
 
 NO_CUDA = "no CUDA GPU: torch.cuda.is_available() is False"
 
@@ -71,7 +71,7 @@ def cuda_graphs_work() -> Probe:
         if not torch.equal(y.cpu(), expected):
             return False, f"CUDA graph replay gave wrong values: {y.cpu()[:4].tolist()} != {expected[:4].tolist()}"
     except Exception as exc:  # any failure of capture or replay is the answer
-        return False, f"CUDA graph capture/replay failed: {type(exc).__name__}: {first_line(exc)}"
+        return False, f"CUDA graph capture/replay failed: {one_line(exc)}"
     return True, f"captured and replayed a CUDA graph on {reason}"
 
 
@@ -124,7 +124,7 @@ def ort_cuda_works(graph: bool = False) -> Probe:
         if not np.array_equal(y_dev.numpy(), (x + 1) * 2):
             return False, f"the CUDA EP returned wrong values: {y_dev.numpy().ravel()[:4].tolist()}"
     except Exception as exc:  # onnxruntime raises its own types; any failure is the answer
-        return False, f"onnxruntime CUDA EP{' with CUDA graph' if graph else ''} failed: {first_line(exc)}"
+        return False, f"onnxruntime CUDA EP{' with CUDA graph' if graph else ''} failed: {one_line(exc, kind=False)}"
     return True, f"onnxruntime {ort.__version__} CUDA EP{' + CUDA graph' if graph else ''} ran on {reason}"
 
 
@@ -133,12 +133,3 @@ def probe_all() -> dict[str, Probe]:
     return {"cuda": cuda_status(), "cuda_graphs": cuda_graphs_work(), "ort_cuda": ort_cuda_works(),
             "ort_cuda_graph": ort_cuda_works(graph=True)}
 
-
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    """The first non-empty line of an exception's message, without ONNX Runtime's ``[ONNXRuntimeError] : N :
-    KIND :`` prefix, cut to ``limit`` characters."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    if text.startswith("[ONNXRuntimeError]"):
-        text = text.split(" : ", 3)[-1]
-    return text[:limit]

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.base import Runner
-from edgekit.errors import BadInput, EdgekitError
-from edgekit.model import LoadedModel
-from edgekit.spec import random_inputs, shape_plan
+from edgekit.core.errors import BadInput, EdgekitError, one_line
+from edgekit.core.model import LoadedModel
+from edgekit.core.spec import random_inputs, shape_plan
 
 
 @dataclasses.dataclass
@@ -118,8 +118,7 @@ def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, 
     except Exception as exc:  # the user's model at a size it cannot take
         shapes = {k: list(v.shape) for k, v in feed.items()}
         dynamic = [f"{s.name}:{ax}" for s in model.inputs for ax in s.dynamic]
-        raise BadInput(f"eager PyTorch fails at input shapes {shapes}: {type(exc).__name__}: "
-                       f"{(str(exc).splitlines() or [''])[0][:200]}; the dynamic axes ({', '.join(dynamic)}) must "
+        raise BadInput(f"eager PyTorch fails at input shapes {shapes}: {one_line(exc, 200)}; the dynamic axes ({', '.join(dynamic)}) must "
                        f"accept other sizes: drop the --dynamic mark that the model does not support, or use "
                        f"--static") from exc
 
@@ -185,8 +184,8 @@ def verify_artifact(model: LoadedModel, path: str, fmt: str, backend: str | None
         BadInput: the artifact does not load.
         BackendUnavailable: the backend cannot run here.
     """
-    from edgekit.backends import create_runner
-    from edgekit.formats import FORMATS
+    from edgekit.backends.registry import create_runner
+    from edgekit.artifacts.formats import FORMATS
 
     name = backend or FORMATS[fmt].backend
     runner = create_runner(name, path, device=device, inputs=model.input_names, outputs=model.outputs)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.io import write_text
+from edgekit.core.io import write_text
 
 
 def junit_xml(verifications: Sequence[Any], suite: str = "edgekit.compare") -> str:

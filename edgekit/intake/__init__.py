@@ -1,0 +1,1 @@
+"""Model intake: the one ``MODEL`` argument (:mod:`.load`) and checkpoints loaded safely (:mod:`.checkpoint`)."""
