@@ -8,8 +8,8 @@
   - ONNX Runtime's CUDA EP with ``enable_cuda_graph`` ("refused" with ORT's reason where it will not capture),
 
 timed interleaved round-robin in one process (TRAPS.md: block-after-block timing drifts by up to 20 %), each call
-synchronized. Every runner row is verified against eager fp32 first; ``auto`` (edgekit.backends.selection) then says what
-it would pick. Writes ``gpu_table.json`` and ``gpu_table.md`` to ``--out``.
+synchronized. Every runner row is verified against eager fp32 first; ``auto`` (edgekit.backends.selection) then
+says what it would pick. Writes ``gpu_table.json`` and ``gpu_table.md`` to ``--out``.
 
 Usage (on a GPU machine):  python benchmarks/gpu_table.py --batches 1 32 --rounds 1000
 Without a CUDA GPU it prints why and exits 3. It has not been run on a GPU in this repository yet.
@@ -36,10 +36,19 @@ from edgekit.backends.probes import cuda_status  # noqa: E402
 from edgekit.core.errors import one_line  # noqa: E402
 
 COLUMNS = ("eager", "cudagraph", "bare", "ort_iobinding", "ort_cudagraph")
-TITLES = {"eager": "torch eager", "cudagraph": "torch CUDA graph (edgekit)", "bare": "bare CUDAGraph.replay()",
-          "ort_iobinding": "ORT CUDA EP, I/O binding", "ort_cudagraph": "ORT CUDA EP + enable_cuda_graph"}
-BACKENDS = {"eager": "torch", "cudagraph": "torch-cudagraph", "ort_iobinding": "onnxruntime",
-            "ort_cudagraph": "onnxruntime-cudagraph"}
+TITLES = {
+    "eager": "torch eager",
+    "cudagraph": "torch CUDA graph (edgekit)",
+    "bare": "bare CUDAGraph.replay()",
+    "ort_iobinding": "ORT CUDA EP, I/O binding",
+    "ort_cudagraph": "ORT CUDA EP + enable_cuda_graph",
+}
+BACKENDS = {
+    "eager": "torch",
+    "cudagraph": "torch-cudagraph",
+    "ort_iobinding": "onnxruntime",
+    "ort_cudagraph": "onnxruntime-cudagraph",
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,8 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batches", nargs="*", type=int, default=[1, 32])
     p.add_argument("--rounds", type=int, default=1000, help="timed round-robin rounds")
     p.add_argument("--warmup", type=int, default=50, help="untimed calls per candidate first")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
-                   help="precision of the CUDA-graph runner and the bare loop (eager and ORT stay fp32)")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "fp16", "bf16"],
+        help="precision of the CUDA-graph runner and the bare loop (eager and ORT stay fp32)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     return p.parse_args(argv)
 
@@ -79,24 +92,27 @@ def bare_replay(model: Any, feed: dict[str, Any], precision: str) -> Callable[[]
             s.copy_(t, non_blocking=True)
         graph.replay()
         torch.cuda.synchronize()
+
     return call
 
 
-def prepare(column: str, model: Any, onnx_path: Path, feed: dict[str, Any], precision: str,
-            row: dict[str, Any]) -> Callable[[], Any] | None:
+def prepare(
+    column: str, model: Any, onnx_path: Path, feed: dict[str, Any], precision: str, row: dict[str, Any]
+) -> Callable[[], Any] | None:
     """Create, verify and warm one candidate; record its status in ``row``; None when it cannot be timed."""
+    from edgekit.artifacts.verify import verify_runner
     from edgekit.backends.cuda_graph import CudaGraphRunner
     from edgekit.backends.ort_cuda import OrtCudaRunner
-    from edgekit.backends.torch_runner import EagerRunner
     from edgekit.backends.precision import tolerance_for
-    from edgekit.artifacts.verify import verify_runner
+    from edgekit.backends.torch_runner import EagerRunner
 
     if column == "bare":
         return bare_replay(model, feed, precision)
     runner: Any
     if column == "eager":
-        runner = EagerRunner(copy.deepcopy(model.module), device="cuda", inputs=model.input_names,
-                             outputs=model.outputs)
+        runner = EagerRunner(
+            copy.deepcopy(model.module), device="cuda", inputs=model.input_names, outputs=model.outputs
+        )
     elif column == "cudagraph":
         runner = CudaGraphRunner(model, precision=precision)
     else:
@@ -117,6 +133,7 @@ def prepare(column: str, model: Any, onnx_path: Path, feed: dict[str, Any], prec
     def in_context() -> Any:  # one call per round here, so the runner's timing context is entered per call
         with runner.timing_context():
             return call()
+
     return in_context
 
 
@@ -139,8 +156,8 @@ def time_round_robin(calls: dict[str, Callable[[], Any]], rounds: int, warmup: i
 def measure(name: str, batch: int, args: argparse.Namespace, onnx_path: Path) -> dict[str, Any]:
     """One table row: every column prepared, verified, timed interleaved; the auto decision."""
     from edgekit.backends.selection import choose
-    from edgekit.intake.load import load_model
     from edgekit.core.spec import random_inputs
+    from edgekit.intake.load import load_model
 
     model = load_model(name)
     feed = random_inputs(model.inputs, {s.name: {0: batch} for s in model.inputs}, seed=batch)
@@ -168,33 +185,43 @@ def _candidate(row: dict[str, Any], column: str, precision: str) -> Any:
     from edgekit.backends.selection import Candidate
 
     status = row.get(f"{column}_status", "")
-    return Candidate(BACKENDS[column], precision if column == "cudagraph" else "fp32", row.get(f"{column}_ms"),
-                     verified=bool(row.get(f"{column}_verified")),
-                     available=not status.startswith(("error", "refused")), reason=status)
+    return Candidate(
+        BACKENDS[column],
+        precision if column == "cudagraph" else "fp32",
+        row.get(f"{column}_ms"),
+        verified=bool(row.get(f"{column}_verified")),
+        available=not status.startswith(("error", "refused")),
+        reason=status,
+    )
 
 
 def cell(row: dict[str, Any], column: str) -> str:
     if f"{column}_ms" in row:
         speedup = row.get("eager_ms", 0) / row[f"{column}_ms"]
-        return f"{row[f'{column}_ms']:.3f} ({speedup:.2f}x)" + ("" if row.get(f"{column}_verified", True)
-                                                                 else " FAIL")
+        return f"{row[f'{column}_ms']:.3f} ({speedup:.2f}x)" + ("" if row.get(f"{column}_verified", True) else " FAIL")
     return row.get(f"{column}_status", "-").split(":")[0]
 
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    lines = [f"# GPU table: {meta['device']}", "",
-             f"p50 latency in ms (speedup vs torch eager), {meta['rounds']} interleaved rounds, synchronized calls; "
-             f"CUDA-graph runner and bare loop in {meta['precision']}, TF32 off. torch {meta['torch']}, "
-             f"onnxruntime {meta['onnxruntime']}.", "",
-             "| recipe | batch | " + " | ".join(TITLES[c] for c in COLUMNS) + " | runner / bare | auto |",
-             "|---|---|" + "---|" * (len(COLUMNS) + 2)]
+    lines = [
+        f"# GPU table: {meta['device']}",
+        "",
+        f"p50 latency in ms (speedup vs torch eager), {meta['rounds']} interleaved rounds, synchronized calls; "
+        f"CUDA-graph runner and bare loop in {meta['precision']}, TF32 off. torch {meta['torch']}, "
+        f"onnxruntime {meta['onnxruntime']}.",
+        "",
+        "| recipe | batch | " + " | ".join(TITLES[c] for c in COLUMNS) + " | runner / bare | auto |",
+        "|---|---|" + "---|" * (len(COLUMNS) + 2),
+    ]
     for r in rows:
         ratio = f"{r['runner_over_bare']:.2f}" if r.get("runner_over_bare") else "-"
         auto = r.get("auto", {}).get("chosen", {}).get("backend", "-")
-        lines.append(f"| {r['recipe']} | {r['batch']} | " + " | ".join(cell(r, c) for c in COLUMNS)
-                     + f" | {ratio} | {auto} |")
-    notes = [f"- {r['recipe']} b{r['batch']} {c}: {r[f'{c}_status']}" for r in rows for c in COLUMNS
-             if f"{c}_status" in r]
+        lines.append(
+            f"| {r['recipe']} | {r['batch']} | " + " | ".join(cell(r, c) for c in COLUMNS) + f" | {ratio} | {auto} |"
+        )
+    notes = [
+        f"- {r['recipe']} b{r['batch']} {c}: {r[f'{c}_status']}" for r in rows for c in COLUMNS if f"{c}_status" in r
+    ]
     return "\n".join(lines + ([""] + ["Notes:"] + notes if notes else [])) + "\n"
 
 
@@ -202,15 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ok, reason = cuda_status()
     if not ok:
-        print(f"gpu_table: {reason}; run it on a machine with an NVIDIA GPU and a CUDA build of torch",
-              file=sys.stderr)
+        print(f"gpu_table: {reason}; run it on a machine with an NVIDIA GPU and a CUDA build of torch", file=sys.stderr)
         return 3
     import onnxruntime as ort
     import torch
 
+    from edgekit.core.io import write_json, write_text
     from edgekit.export.onnx import export_onnx
     from edgekit.intake.load import load_model
-    from edgekit.core.io import write_json, write_text
     from edgekit.training.recipe import recipe_names
 
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # eager in true fp32 too
@@ -231,9 +257,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _meta(args: argparse.Namespace, device: str, torch: Any, ort: Any) -> dict[str, Any]:
-    return {"device": device, "torch": torch.__version__, "onnxruntime": ort.__version__, "python":
-            platform.python_version(), "rounds": args.rounds, "warmup": args.warmup, "precision": args.precision,
-            "batches": args.batches, "tf32": False}
+    return {
+        "device": device,
+        "torch": torch.__version__,
+        "onnxruntime": ort.__version__,
+        "python": platform.python_version(),
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "precision": args.precision,
+        "batches": args.batches,
+        "tf32": False,
+    }
 
 
 if __name__ == "__main__":

@@ -28,12 +28,13 @@ from bare_loops import bare_for  # noqa: E402
 TARGET_PCT = 3.0
 
 
-def measure(recipe: str, batches: tuple[int, ...], seconds: float, rounds: int, threads: int | None,
-            tmp: Path) -> list[dict[str, Any]]:
+def measure(
+    recipe: str, batches: tuple[int, ...], seconds: float, rounds: int, threads: int | None, tmp: Path
+) -> list[dict[str, Any]]:
     """One record per (round, batch): bench p50, bare p50, overhead %."""
+    from edgekit.artifacts.formats import FORMATS
     from edgekit.bench.run import BenchConfig, run_bench
     from edgekit.export.driver import export_all
-    from edgekit.artifacts.formats import FORMATS
     from edgekit.intake.load import load_model
 
     model = load_model(recipe)
@@ -48,13 +49,28 @@ def measure(recipe: str, batches: tuple[int, ...], seconds: float, rounds: int, 
             if row.backend != "onnxruntime" or row.latency is None or "bare_loop" not in row.details:
                 continue
             bare = row.details["bare_loop"]["p50_ms"]
-            out.append({"recipe": recipe, "round": r + 1, "batch": row.batch, "bench_p50_ms": row.latency.p50,
-                        "bare_p50_ms": bare, "overhead_pct": 100.0 * (row.latency.p50 / bare - 1.0),
-                        "bench_calls": row.latency.count, "bare_calls": row.details["bare_loop"]["count"],
-                        "threads": result.settings["threads"]})
-        print(f"{recipe} round {r + 1}: " + ", ".join(
-            f"b{x['batch']} {x['bench_p50_ms']:.4f} vs {x['bare_p50_ms']:.4f} ms ({x['overhead_pct']:+.2f} %)"
-            for x in out if x["round"] == r + 1), flush=True)
+            out.append(
+                {
+                    "recipe": recipe,
+                    "round": r + 1,
+                    "batch": row.batch,
+                    "bench_p50_ms": row.latency.p50,
+                    "bare_p50_ms": bare,
+                    "overhead_pct": 100.0 * (row.latency.p50 / bare - 1.0),
+                    "bench_calls": row.latency.count,
+                    "bare_calls": row.details["bare_loop"]["count"],
+                    "threads": result.settings["threads"],
+                }
+            )
+        print(
+            f"{recipe} round {r + 1}: "
+            + ", ".join(
+                f"b{x['batch']} {x['bench_p50_ms']:.4f} vs {x['bare_p50_ms']:.4f} ms ({x['overhead_pct']:+.2f} %)"
+                for x in out
+                if x["round"] == r + 1
+            ),
+            flush=True,
+        )
     return out
 
 
@@ -64,28 +80,39 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for recipe, batch in keys:
         rs = [r for r in records if r["recipe"] == recipe and r["batch"] == batch]
-        out.append({"recipe": recipe, "batch": batch,
-                    "bench_p50_ms": statistics.median(r["bench_p50_ms"] for r in rs),
-                    "bare_p50_ms": statistics.median(r["bare_p50_ms"] for r in rs),
-                    "overhead_pct": statistics.median(r["overhead_pct"] for r in rs),
-                    "worst_round_pct": max((r["overhead_pct"] for r in rs), key=abs), "rounds": len(rs)})
+        out.append(
+            {
+                "recipe": recipe,
+                "batch": batch,
+                "bench_p50_ms": statistics.median(r["bench_p50_ms"] for r in rs),
+                "bare_p50_ms": statistics.median(r["bare_p50_ms"] for r in rs),
+                "overhead_pct": statistics.median(r["overhead_pct"] for r in rs),
+                "worst_round_pct": max((r["overhead_pct"] for r in rs), key=abs),
+                "rounds": len(rs),
+            }
+        )
     return out
 
 
 def markdown(summary: list[dict[str, Any]], host: dict[str, Any], settings: dict[str, Any]) -> str:
-    lines = ["# Harness overhead: `edgekit bench` vs a bare `session.run` loop (ONNX Runtime, CPU)", "",
-             f"- host: {host['cpu']}, {host['cores_logical']} logical cores, load average {host['load_average']}",
-             "- versions: " + ", ".join(f"{k} {v}" for k, v in host["versions"].items()),
-             f"- {settings['threads']} threads; {settings['seconds']} s per candidate and batch; {settings['rounds']} "
-             f"rounds; bench and bare loop share one InferenceSession, interleaved with eager PyTorch in blocks",
-             f"- target: |overhead| <= {TARGET_PCT} %", "",
-             "| recipe | batch | bench p50 ms | bare loop p50 ms | overhead (median of rounds) | worst round "
-             "| verdict |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "# Harness overhead: `edgekit bench` vs a bare `session.run` loop (ONNX Runtime, CPU)",
+        "",
+        f"- host: {host['cpu']}, {host['cores_logical']} logical cores, load average {host['load_average']}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in host["versions"].items()),
+        f"- {settings['threads']} threads; {settings['seconds']} s per candidate and batch; {settings['rounds']} "
+        f"rounds; bench and bare loop share one InferenceSession, interleaved with eager PyTorch in blocks",
+        f"- target: |overhead| <= {TARGET_PCT} %",
+        "",
+        "| recipe | batch | bench p50 ms | bare loop p50 ms | overhead (median of rounds) | worst round | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for s in summary:
         verdict = "ok" if abs(s["overhead_pct"]) <= TARGET_PCT else "over target"
-        lines.append(f"| {s['recipe']} | {s['batch']} | {s['bench_p50_ms']:.4f} | {s['bare_p50_ms']:.4f} | "
-                     f"{s['overhead_pct']:+.2f} % | {s['worst_round_pct']:+.2f} % | {verdict} |")
+        lines.append(
+            f"| {s['recipe']} | {s['batch']} | {s['bench_p50_ms']:.4f} | {s['bare_p50_ms']:.4f} | "
+            f"{s['overhead_pct']:+.2f} % | {s['worst_round_pct']:+.2f} % | {verdict} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -108,13 +135,16 @@ def main(argv: list[str] | None = None) -> int:
             records += measure(recipe.strip(), batches, args.seconds, args.rounds, args.threads, Path(tmp))
     summary = summarize(records)
     host = host_info()
-    settings = {"seconds": args.seconds, "rounds": args.rounds, "batches": list(batches),
-                "threads": records[0]["threads"] if records else args.threads}
+    settings = {
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "batches": list(batches),
+        "threads": records[0]["threads"] if records else args.threads,
+    }
     md = markdown(summary, host, settings)
     print(md)
     stem = args.out / f"harness_overhead-{host_slug(host)}"
-    write_json(stem.with_suffix(".json"), {"host": host, "settings": settings, "summary": summary,
-                                           "rounds": records})
+    write_json(stem.with_suffix(".json"), {"host": host, "settings": settings, "summary": summary, "rounds": records})
     write_text(stem.with_suffix(".md"), md)
     print(f"wrote {stem}.json and {stem}.md")
     return 0

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 
-def build_candidates(recipe_name: str, work: Path, epochs: int, calib_batches: int,
-                     checkpoint: Path | None) -> tuple[dict[str, Path], dict[str, np.ndarray], dict[str, Any]]:
+def build_candidates(
+    recipe_name: str, work: Path, epochs: int, calib_batches: int, checkpoint: Path | None
+) -> tuple[dict[str, Path], dict[str, np.ndarray], dict[str, Any]]:
     """Train (or load) the recipe's model, export fp32, quantize with edgekit (PTQ min/max) and with ORT's
     quantize_static; return the candidate files, one input batch source and notes."""
     from edgekit.export.onnx import export_onnx
@@ -55,8 +56,12 @@ def build_candidates(recipe_name: str, work: Path, epochs: int, calib_batches: i
         loaded.module.eval()
     data = recipe.data()
     batches = batches_of(data.train, loaded.input_names, 32, calib_batches)
-    files = {"fp32": work / f"{recipe_name}.fp32.onnx", "int8 trt": work / f"{recipe_name}.int8.trt.onnx",
-             "int8 ort": work / f"{recipe_name}.int8.ort.onnx", "ort static": work / f"{recipe_name}.ortqs.onnx"}
+    files = {
+        "fp32": work / f"{recipe_name}.fp32.onnx",
+        "int8 trt": work / f"{recipe_name}.int8.trt.onnx",
+        "int8 ort": work / f"{recipe_name}.int8.ort.onnx",
+        "ort static": work / f"{recipe_name}.ortqs.onnx",
+    }
     notes: dict[str, Any] = {"fp32_export": export_onnx(loaded, files["fp32"])}
     q = calibrate(loaded, batches, "minmax")
     export_qdq(q.model, files["int8 trt"])
@@ -85,8 +90,15 @@ def ort_static(fp32: Path, out: Path, batches: list[dict[str, np.ndarray]], work
             quant_pre_process(str(fp32), str(pre))
         except Exception:  # its symbolic shape inference fails on some graphs; ONNX shape inference alone then
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+        quantize_static(
+            str(pre),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+        )
     finally:
         os.chdir(cwd)
 
@@ -112,8 +124,9 @@ def kernels(path: Path, threads: int, work: Path) -> dict[str, int]:
     return dict(Counter(n.op_type for n in onnx.load(str(opt)).graph.node))
 
 
-def time_round_robin(files: dict[str, Path], feed: dict[str, np.ndarray], threads: int, rounds: int,
-                     warmup: int = 50, seed: int = 0) -> dict[str, list[float]]:
+def time_round_robin(
+    files: dict[str, Path], feed: dict[str, np.ndarray], threads: int, rounds: int, warmup: int = 50, seed: int = 0
+) -> dict[str, list[float]]:
     """One call of each candidate per round, in a fresh random order each round (no candidate always follows
     the slow one); per-call wall times in seconds."""
     sessions = {k: session(p, threads) for k, p in files.items()}
@@ -151,13 +164,20 @@ def accuracy(files: dict[str, Path], recipe_name: str, threads: int) -> dict[str
     return out
 
 
-def run(recipes: list[str], batch: int, rounds: int, threads: int, epochs: int, out: Path,
-        checkpoint: Path | None) -> dict[str, Any]:
+def run(
+    recipes: list[str], batch: int, rounds: int, threads: int, epochs: int, out: Path, checkpoint: Path | None
+) -> dict[str, Any]:
     import onnxruntime
 
-    results: dict[str, Any] = {"batch": batch, "rounds": rounds, "threads": threads,
-                               "onnxruntime": onnxruntime.__version__, "machine": platform.processor() or
-                               platform.machine(), "method": "round-robin, medians", "recipes": {}}
+    results: dict[str, Any] = {
+        "batch": batch,
+        "rounds": rounds,
+        "threads": threads,
+        "onnxruntime": onnxruntime.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "method": "round-robin, medians",
+        "recipes": {},
+    }
     for name in recipes:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
@@ -173,7 +193,8 @@ def run(recipes: list[str], batch: int, rounds: int, threads: int, epochs: int, 
                 "ratio_to_fp32": {k: v / med["fp32"] for k, v in med.items()},
                 "metric": {**accuracy(files, name, threads), "fp32 (A/A control)": float("nan")},
                 "ort_kernels": {**{k: kernels(p, threads, work) for k, p in files.items()}, "fp32 (A/A control)": {}},
-                "notes": notes}
+                "notes": notes,
+            }
     out.mkdir(parents=True, exist_ok=True)
     (out / "int8_latency.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "int8_latency.md").write_text(markdown(results))
@@ -184,17 +205,26 @@ INT8_KERNELS = ("QLinear", "QGemm", "MatMulInteger", "DynamicQuant", "Nhwc")
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = [f"# INT8 latency, ONNX Runtime {results['onnxruntime']} CPU EP, batch {results['batch']}, "
-             f"{results['threads']} threads, {results['rounds']} rounds round-robin (medians)", "",
-             "| recipe | candidate | median ms | ratio to fp32 | metric | int8 kernels ORT ran |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# INT8 latency, ONNX Runtime {results['onnxruntime']} CPU EP, batch {results['batch']}, "
+        f"{results['threads']} threads, {results['rounds']} rounds round-robin (medians)",
+        "",
+        "| recipe | candidate | median ms | ratio to fp32 | metric | int8 kernels ORT ran |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in results["recipes"].items():
         for k, ms in r["median_ms"].items():
             ks = {op: c for op, c in r["ort_kernels"][k].items() if op.startswith(INT8_KERNELS)}
-            lines.append(f"| {name} | {k} | {ms:.3f} | {r['ratio_to_fp32'][k]:.3f} | {r['metric'][k]:.4f} | "
-                         f"{', '.join(f'{op}x{c}' for op, c in ks.items()) or '-'} |")
-    lines += ["", "Backends: `int8 trt` is the file for TensorRT (ORT runs it only as a reference, its symmetric "
-              "activations keep ReLU and pooling in float there); `int8 ort` is the file for ONNX Runtime.", ""]
+            lines.append(
+                f"| {name} | {k} | {ms:.3f} | {r['ratio_to_fp32'][k]:.3f} | {r['metric'][k]:.4f} | "
+                f"{', '.join(f'{op}x{c}' for op, c in ks.items()) or '-'} |"
+            )
+    lines += [
+        "",
+        "Backends: `int8 trt` is the file for TensorRT (ORT runs it only as a reference, its symmetric "
+        "activations keep ReLU and pooling in float there); `int8 ort` is the file for ONNX Runtime.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -208,8 +238,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="fp32 weights (one recipe only)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    results = run(args.recipes.split(","), args.batch, args.rounds, args.threads, args.epochs, args.out,
-                  args.checkpoint)
+    results = run(
+        args.recipes.split(","), args.batch, args.rounds, args.threads, args.epochs, args.out, args.checkpoint
+    )
     print(markdown(results))
 
 

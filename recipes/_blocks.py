@@ -14,17 +14,32 @@ from torch import nn
 
 def mlp_classifier(features: int = 64, hidden: int = 128, classes: int = 10) -> nn.Module:
     """Two hidden layers, ReLU, dropout: (B, features) -> logits (B, classes)."""
-    return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(0.1),
-                         nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Linear(hidden // 2, classes))
+    return nn.Sequential(
+        nn.Linear(features, hidden),
+        nn.ReLU(),
+        nn.Dropout(0.1),
+        nn.Linear(hidden, hidden // 2),
+        nn.ReLU(),
+        nn.Linear(hidden // 2, classes),
+    )
 
 
 def digits_cnn(classes: int = 10) -> nn.Module:
     """Conv-BN-ReLU x2, max-pool, two Linear: (B, 1, 8, 8) -> logits (B, classes)."""
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, classes))
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 4 * 4, 64),
+        nn.ReLU(),
+        nn.Dropout(0.2),
+        nn.Linear(64, classes),
+    )
 
 
 def defect_cnn(classes: int = 2) -> nn.Module:
@@ -32,10 +47,20 @@ def defect_cnn(classes: int = 2) -> nn.Module:
     small: its strongest response matters, not the average) and a Linear head: (B, 1, H, W) -> logits
     (B, classes), any H, W >= 4."""
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, classes))
+        nn.Conv2d(1, 16, 3, stride=2, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, classes),
+    )
 
 
 class RecurrentClassifier(nn.Module):
@@ -69,8 +94,17 @@ class TransformerClassifier(nn.Module):
     """Tokens (B, T, features) -> Linear embedding + learned positions -> ``nn.TransformerEncoder`` ->
     mean over tokens -> logits. T may vary up to ``max_len``."""
 
-    def __init__(self, features: int = 8, d_model: int = 32, heads: int = 4, layers: int = 2, ff: int = 64,
-                 classes: int = 10, max_len: int = 64, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        features: int = 8,
+        d_model: int = 32,
+        heads: int = 4,
+        layers: int = 2,
+        ff: int = 64,
+        classes: int = 10,
+        max_len: int = 64,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.embed = nn.Linear(features, d_model)
         self.pos = nn.Parameter(torch.randn(1, max_len, d_model) * 0.02)
@@ -85,31 +119,48 @@ class TransformerClassifier(nn.Module):
 
 def mlp_generator(latent: int = 16, hidden: int = 128) -> nn.Module:
     """z (B, latent) -> image (B, 1, 8, 8) in [0, 1]."""
-    return nn.Sequential(nn.Linear(latent, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 2 * hidden),
-                         nn.LeakyReLU(0.2), nn.Linear(2 * hidden, 64), nn.Sigmoid(), nn.Unflatten(1, (1, 8, 8)))
+    return nn.Sequential(
+        nn.Linear(latent, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, 2 * hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(2 * hidden, 64),
+        nn.Sigmoid(),
+        nn.Unflatten(1, (1, 8, 8)),
+    )
 
 
 def mlp_discriminator(hidden: int = 128) -> nn.Module:
     """Image (B, 1, 8, 8) -> one logit per sample (B, 1). Training only; never exported."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-                         nn.Linear(hidden, 1))
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(hidden, 1))
 
 
 def dcgan_generator(latent: int = 16, width: int = 64) -> nn.Module:
     """z (B, latent) -> (B, latent, 1, 1) -> ConvTranspose-BN-ReLU to 4x4 and 8x8 -> Conv -> image in [0, 1]."""
     return nn.Sequential(
         nn.Unflatten(1, (latent, 1, 1)),
-        nn.ConvTranspose2d(latent, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-        nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(),
-        nn.Conv2d(width // 2, 1, 3, padding=1), nn.Sigmoid())
+        nn.ConvTranspose2d(latent, width, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(width // 2),
+        nn.ReLU(),
+        nn.Conv2d(width // 2, 1, 3, padding=1),
+        nn.Sigmoid(),
+    )
 
 
 def conv_discriminator(width: int = 32) -> nn.Module:
     """Image (B, 1, 8, 8) -> one logit per sample (B, 1). Training only; never exported."""
     return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-        nn.Flatten(), nn.Linear(2 * width * 16, 1))
+        nn.Conv2d(1, width, 3, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(0.3),
+        nn.Flatten(),
+        nn.Linear(2 * width * 16, 1),
+    )
 
 
 class AnomalyAutoencoder(nn.Module):
@@ -135,8 +186,9 @@ class DigitsVAE(nn.Module):
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU())
         self.mean = nn.Linear(hidden, latent)
         self.logvar = nn.Linear(hidden, latent)
-        self.decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, 64),
-                                     nn.Unflatten(1, (1, 8, 8)))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, 64), nn.Unflatten(1, (1, 8, 8))
+        )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
@@ -157,7 +209,12 @@ def denoise_autoencoder(width: int = 32) -> nn.Module:
     """Noisy (B, 1, H, W) -> denoised (B, 1, H, W) in [0, 1], H and W even: Conv, strided Conv down,
     ConvTranspose up, Conv out."""
     return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
-        nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(width, 1, 3, padding=1), nn.Sigmoid())
+        nn.Conv2d(1, width, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, 1, 3, padding=1),
+        nn.Sigmoid(),
+    )

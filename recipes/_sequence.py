@@ -8,9 +8,9 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_classification
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import Classification
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def recurrent_recipe(cell: str, title: str, *, epochs: int, lr: float) -> Recipe
         rtol=1e-3,
         extra={"gate": 0.9},  # what full training must reach
         notes="scikit-learn digits read row by row: 8 time steps of 8 pixels; batch_first, zero initial state "
-              "built from the batch size inside forward, classification from the last step. Both batch and time "
-              "axes are dynamic (see TRAPS.md: the dynamo ONNX exporter may freeze the time axis of recurrent "
-              "layers; verification at other lengths catches it). Metric: val top-1.",
+        "built from the batch size inside forward, classification from the last step. Both batch and time "
+        "axes are dynamic (see TRAPS.md: the dynamo ONNX exporter may freeze the time axis of recurrent "
+        "layers; verification at other lengths catches it). Metric: val top-1.",
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_anomaly
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import AnomalyReconstruction
 
 if TYPE_CHECKING:
@@ -38,6 +38,6 @@ RECIPE = Recipe(
     rtol=1e-3,
     extra={"gate": 0.85},  # what full training must reach (a ceiling where lower is better)
     notes="Trained with MSE on digits 0-4 only; at validation every digit is scored and 5-9 count as anomalies. "
-          "The model itself outputs the score (mean squared reconstruction error per sample), so a deployed "
-          "artifact thresholds it directly. Metrics: auroc (headline) and recon_mse on normal val samples.",
+    "The model itself outputs the score (mean squared reconstruction error per sample), so a deployed "
+    "artifact thresholds it directly. Metrics: auroc (headline) and recon_mse on normal val samples.",
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_classification
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import Classification
 
 if TYPE_CHECKING:
@@ -35,5 +35,5 @@ RECIPE = Recipe(
     rtol=1e-3,
     extra={"gate": 0.95},  # what full training must reach (a ceiling where lower is better)
     notes="scikit-learn digits (1,437 train / 360 val), pixels in [0, 1]; BatchNorm runs on running statistics "
-          "in eval mode (exports fold or keep it); metric: val top-1.",
+    "in eval mode (exports fold or keep it); metric: val top-1.",
 )

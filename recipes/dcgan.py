@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_generation
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import Generator
 
 if TYPE_CHECKING:
@@ -43,6 +43,6 @@ RECIPE = Recipe(
     rtol=1e-3,
     extra={"gate": 3.0},  # what full training must reach (a ceiling where lower is better)
     notes="z is reshaped to (B, 16, 1, 1) inside the model; two ConvTranspose2d + BatchNorm2d + ReLU stages "
-          "(1x1 -> 4x4 -> 8x8), a 3x3 Conv and a sigmoid. BatchNorm uses running statistics in eval mode. The "
-          "convolutional discriminator is training-only. Metrics as for gan.",
+    "(1x1 -> 4x4 -> 8x8), a 3x3 Conv and a sigmoid. BatchNorm uses running statistics in eval mode. The "
+    "convolutional discriminator is training-only. Metrics as for gan.",
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import defect_images
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import Classification
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ RECIPE = Recipe(
     atol=1e-4,
     rtol=1e-3,
     extra={"gate": 0.95},  # what full training must reach (a ceiling where lower is better)
-    notes="Generated data (edgekit.training.data.defect_images, fixed seed): brushed-metal textures, half of them with a "
-          "scratch or a spot of random contrast; 2,000 train / 400 val. Global max-pool head, so any input size "
-          ">= 4x4 runs. Metric: val top-1 (ok vs defect).",
+    notes="Generated data (edgekit.training.data.defect_images, fixed seed): brushed-metal textures, half of them "
+    "with a "
+    "scratch or a spot of random contrast; 2,000 train / 400 val. Global max-pool head, so any input size "
+    ">= 4x4 runs. Metric: val top-1 (ok vs defect).",
 )

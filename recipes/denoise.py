@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_denoise
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import Denoise
 
 if TYPE_CHECKING:
@@ -37,6 +37,6 @@ RECIPE = Recipe(
     rtol=1e-3,
     extra={"gate": 15.0},  # what full training must reach (a ceiling where lower is better)
     notes="Conv -> strided Conv (8x8 -> 4x4) -> ConvTranspose (-> 8x8) -> Conv -> sigmoid. Training re-noises "
-          "clean digits every step (std 0.3, clipped to [0, 1]); validation uses fixed noise. Metric: psnr of "
-          "denoised vs clean (psnr_noisy is the input's, the baseline).",
+    "clean digits every step (std 0.3, clipped to [0, 1]); validation uses fixed noise. Metric: psnr of "
+    "denoised vs clean (psnr_noisy is the input's, the baseline).",
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_generation
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import Generator
 
 if TYPE_CHECKING:
@@ -43,6 +43,6 @@ RECIPE = Recipe(
     rtol=1e-3,
     extra={"gate": 3.0},  # what full training must reach (a ceiling where lower is better)
     notes="The discriminator (an MLP) exists only during training and is not exported. The noise is an input, "
-          "so the deployed generator is deterministic. Metrics: digit_score (1-10, an Inception-score analogue "
-          "with a frozen logistic-regression digits classifier), nn_mse, and psnr_vs_eager against a reference.",
+    "so the deployed generator is deterministic. Metrics: digit_score (1-10, an Inception-score analogue "
+    "with a frozen logistic-regression digits classifier), nn_mse, and psnr_vs_eager against a reference.",
 )

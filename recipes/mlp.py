@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_classification
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import Classification
 
 if TYPE_CHECKING:

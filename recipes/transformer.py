@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_classification
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import Classification
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ RECIPE = Recipe(
     rtol=1e-3,
     extra={"gate": 0.9},  # what full training must reach (a ceiling where lower is better)
     notes="Each of the 8 digit rows is a token (8 pixels -> Linear to d_model 32) plus a learned position "
-          "embedding (up to 64 tokens, so the sequence axis is dynamic up to 64); 2 post-norm encoder layers, "
-          "4 heads, mean-pooled. Eager eval may take PyTorch's fused encoder fast path; exports use the math "
-          "path. Metric: val top-1.",
+    "embedding (up to 64 tokens, so the sequence axis is dynamic up to 64); 2 post-norm encoder layers, "
+    "4 heads, mean-pooled. Eager eval may take PyTorch's fused encoder fast path; exports use the math "
+    "path. Metric: val top-1.",
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgekit.core.spec import InputSpec
 from edgekit.training.data import digits_classification
 from edgekit.training.recipe import Data, Recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.tasks import VAE
 
 if TYPE_CHECKING:
@@ -35,6 +35,6 @@ RECIPE = Recipe(
     rtol=1e-3,
     extra={"gate": 0.04},  # what full training must reach (a ceiling where lower is better)
     notes="forward() decodes the encoder's mean: no sampling, so eager is deterministic and exports verify "
-          "exactly. The reparameterized sample (mean + std * noise) exists only in the training loss (ELBO: "
-          "Bernoulli likelihood + KL). latent_mean is the 8-d embedding. Metric: val recon_mse (lower is better).",
+    "exactly. The reparameterized sample (mean + std * noise) exists only in the training loss (ELBO: "
+    "Bernoulli likelihood + KL). latent_mean is the 8-d embedding. Metric: val recon_mse (lower is better).",
 )

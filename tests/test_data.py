@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.training import data
 from edgekit.core.errors import BadInput
+from edgekit.training import data
 
 
 def test_digits_split_is_fixed_stratified_and_scaled() -> None:

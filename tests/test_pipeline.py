@@ -65,8 +65,12 @@ def test_pipeline_int8_adds_both_encodings_of_ptq_and_qat(tmp_path: Path) -> Non
     config = BenchConfig(batches=(1,), iters=5, warmup=1)
     result = run_pipeline("mlp", out_dir=out, epochs=1, int8=True, config=config)
     rows = [r for r in result.report["rows"] if r["precision"] == "int8"]
-    assert sorted(r["name"] for r in rows) == ["mlp.ptq.int8.ort.onnx", "mlp.ptq.int8.trt.onnx",
-                                               "mlp.qat.int8.ort.onnx", "mlp.qat.int8.trt.onnx"]
+    assert sorted(r["name"] for r in rows) == [
+        "mlp.ptq.int8.ort.onnx",
+        "mlp.ptq.int8.trt.onnx",
+        "mlp.qat.int8.ort.onnx",
+        "mlp.qat.int8.trt.onnx",
+    ]
     assert all(r["status"] == "ok" and "top1" in r["accuracy"] for r in rows)
     fp32 = next(r for r in result.report["rows"] if r["name"] == "model.onnx")["accuracy"]["top1"]
     assert all(r["accuracy"]["top1"] >= fp32 - 0.05 for r in rows)  # QAT fine-tunes on: it may gain

@@ -14,12 +14,24 @@ import torch
 
 from edgekit.core.errors import BadInput
 from edgekit.core.model import FlatOutputs, flatten_outputs
-from edgekit.training.recipe import Recipe, get_recipe, recipe_names
 from edgekit.core.spec import random_inputs, shape_plan
+from edgekit.training.recipe import Recipe, get_recipe, recipe_names
 from edgekit.training.train import eager_predict, save_checkpoint, train_recipe
 
-FAMILIES = ["autoencoder", "cnn", "dcgan", "defect", "denoise", "gan", "gru", "lstm", "mlp", "rnn", "transformer",
-            "vae"]
+FAMILIES = [
+    "autoencoder",
+    "cnn",
+    "dcgan",
+    "defect",
+    "denoise",
+    "gan",
+    "gru",
+    "lstm",
+    "mlp",
+    "rnn",
+    "transformer",
+    "vae",
+]
 SEQUENCE_FAMILIES = ["gru", "lstm", "rnn", "transformer"]
 
 
@@ -91,9 +103,11 @@ def test_data_runs_through_the_model(name: str) -> None:
 
 def test_importing_recipes_does_not_import_torch() -> None:
     """Listings import every recipe module: that must stay cheap (torch loads only when a model is built)."""
-    code = ("import sys; from edgekit.training.recipe import get_recipe, recipe_names\n"
-            "[get_recipe(n) for n in recipe_names()]\n"
-            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    code = (
+        "import sys; from edgekit.training.recipe import get_recipe, recipe_names\n"
+        "[get_recipe(n) for n in recipe_names()]\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
 
@@ -116,8 +130,9 @@ def test_train_recipe_is_reproducible_and_checkpoints(tmp_path: Path) -> None:
     fresh = recipe.build()
     fresh.load_state_dict(saved["state_dict"])
     x = recipe.data().val["x"][:8]
-    np.testing.assert_array_equal(eager_predict(fresh, recipe)({"x": x})["logits"],
-                                  eager_predict(model, recipe)({"x": x})["logits"])
+    np.testing.assert_array_equal(
+        eager_predict(fresh, recipe)({"x": x})["logits"], eager_predict(model, recipe)({"x": x})["logits"]
+    )
 
 
 def test_checkpoint_loads_through_intake(tmp_path: Path) -> None:
@@ -145,8 +160,10 @@ def test_full_training_reaches_the_gate(name: str) -> None:
     recipe = get_recipe(name)
     _, metrics = train_recipe(recipe, seed=0)
     value, gate = metrics[recipe.task.metric], recipe.extra["gate"]
-    print(f"{name}: {recipe.task.metric}={value:.4f} (gate {gate}) in {metrics['train_seconds']:.1f}s, "
-          f"{int(metrics['params'])} params")
+    print(
+        f"{name}: {recipe.task.metric}={value:.4f} (gate {gate}) in {metrics['train_seconds']:.1f}s, "
+        f"{int(metrics['params'])} params"
+    )
     if recipe.task.higher_is_better:
         assert value >= gate
     else:

@@ -11,15 +11,15 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
+from edgekit.core.errors import BadInput
+from edgekit.core.spec import InputSpec
 from edgekit.training import tasks
 from edgekit.training.data import digits_generation
-from edgekit.core.errors import BadInput
 from edgekit.training.recipe import Data, Recipe, get_recipe
-from edgekit.core.spec import InputSpec
 from edgekit.training.train import eager_predict, seed_everything
 
-
 # -- metrics -----------------------------------------------------------------------------------------------------
+
 
 def test_top1_on_hand_made_logits() -> None:
     logits = np.array([[0.1, 0.9, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 5.0], [1.0, 3.0, 2.0]])
@@ -83,6 +83,7 @@ def test_calibration_batches_hold_only_model_inputs() -> None:
 
 
 # -- short training ----------------------------------------------------------------------------------------------
+
 
 def _with(recipe: Recipe, **task_fields: object) -> Recipe:
     """The recipe with a fresh task instance (tasks keep a loss history)."""
@@ -193,8 +194,15 @@ def test_multi_input_classification() -> None:
     a, b = rng.standard_normal((200, 3)).astype(np.float32), rng.standard_normal((200, 4)).astype(np.float32)
     labels = (a[:, 0] + b[:, 1] > 0).astype(np.int64)
     split: dict[str, np.ndarray] = {"a": a, "b": b, "labels": labels}
-    recipe = Recipe("two", "two inputs", TwoInputs, (InputSpec("a", (1, 3)), InputSpec("b", (1, 4))),
-                    ("logits",), lambda: Data(split, split), tasks.Classification(epochs=30, lr=0.05))
+    recipe = Recipe(
+        "two",
+        "two inputs",
+        TwoInputs,
+        (InputSpec("a", (1, 3)), InputSpec("b", (1, 4))),
+        ("logits",),
+        lambda: Data(split, split),
+        tasks.Classification(epochs=30, lr=0.05),
+    )
     seed_everything(0)
     model = TwoInputs()
     recipe.task.train(model, recipe.data(), recipe)

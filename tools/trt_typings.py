@@ -84,8 +84,13 @@ def build(out: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).resolve().parent.parent / ".typings",
-                        help="typings folder to (re)create (default: <repo>/.typings)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent / ".typings",
+        help="typings folder to (re)create (default: <repo>/.typings)",
+    )
     args = parser.parse_args(argv)
     try:
         n = build(args.out)

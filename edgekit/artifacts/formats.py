@@ -45,15 +45,38 @@ class FormatInfo:
 FORMATS: dict[str, FormatInfo] = {
     f.name: f
     for f in (
-        FormatInfo("torchscript", ".ts", "edgekit.export.torchscript:export_torchscript", "torchscript",
-                   "edgekit.export.torchscript:unavailable_reason",
-                   "TorchScript (torch.jit.trace), deprecated upstream"),
-        FormatInfo("pt2", ".pt2", "edgekit.export.pt2:export_pt2", "pt2",
-                   "edgekit.export.pt2:unavailable_reason", "torch.export ExportedProgram"),
-        FormatInfo("onnx", ".onnx", "edgekit.export.onnx:export_onnx", "onnxruntime",
-                   "edgekit.export.onnx:unavailable_reason", "ONNX (dynamo exporter, legacy fallback), opset <= 20"),
-        FormatInfo("trt", ".engine", "edgekit.export.trt:export_engine", "tensorrt",
-                   "edgekit.backends.trt.build:unavailable_reason", "TensorRT engine built from the ONNX export"),
+        FormatInfo(
+            "torchscript",
+            ".ts",
+            "edgekit.export.torchscript:export_torchscript",
+            "torchscript",
+            "edgekit.export.torchscript:unavailable_reason",
+            "TorchScript (torch.jit.trace), deprecated upstream",
+        ),
+        FormatInfo(
+            "pt2",
+            ".pt2",
+            "edgekit.export.pt2:export_pt2",
+            "pt2",
+            "edgekit.export.pt2:unavailable_reason",
+            "torch.export ExportedProgram",
+        ),
+        FormatInfo(
+            "onnx",
+            ".onnx",
+            "edgekit.export.onnx:export_onnx",
+            "onnxruntime",
+            "edgekit.export.onnx:unavailable_reason",
+            "ONNX (dynamo exporter, legacy fallback), opset <= 20",
+        ),
+        FormatInfo(
+            "trt",
+            ".engine",
+            "edgekit.export.trt:export_engine",
+            "tensorrt",
+            "edgekit.backends.trt.build:unavailable_reason",
+            "TensorRT engine built from the ONNX export",
+        ),
     )
 }
 

@@ -16,8 +16,12 @@ def junit_xml(verifications: Sequence[Any], suite: str = "edgekit.compare") -> s
     for v in verifications:
         for c in v.checks:
             case = ET.Element("testcase", classname=f"{suite}.{Path(v.artifact).name}", name=c.label)
-            lines = [f"{o.name}: max_abs={o.max_abs:.3g} max_rel={o.max_rel:.3g} cosine={o.cosine:.6f} "
-                     f"(atol={v.atol}, rtol={v.rtol}) {o.note}".rstrip() for o in c.outputs if not o.passed]
+            lines = [
+                f"{o.name}: max_abs={o.max_abs:.3g} max_rel={o.max_rel:.3g} cosine={o.cosine:.6f} "
+                f"(atol={v.atol}, rtol={v.rtol}) {o.note}".rstrip()
+                for o in c.outputs
+                if not o.passed
+            ]
             if c.error:
                 lines.insert(0, c.error)
             if v.nondeterministic:
@@ -26,9 +30,13 @@ def junit_xml(verifications: Sequence[Any], suite: str = "edgekit.compare") -> s
                 failure = ET.SubElement(case, "failure", message=lines[0][:200], type="mismatch")
                 failure.text = "\n".join(lines)
             cases.append(case)
-    root = ET.Element("testsuite", name=suite, tests=str(len(cases)),
-                      failures=str(sum(1 for c in cases if c.find("failure") is not None)),
-                      skipped=str(sum(1 for c in cases if c.find("skipped") is not None)))
+    root = ET.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(cases)),
+        failures=str(sum(1 for c in cases if c.find("failure") is not None)),
+        skipped=str(sum(1 for c in cases if c.find("skipped") is not None)),
+    )
     root.extend(cases)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -78,8 +78,11 @@ class Verification:
         for c in self.checks:
             if c.error:
                 lines.append(f"{c.label}: {c.error}")
-            lines += [f"{c.label}: {o.name} max_abs={o.max_abs:.3g} max_rel={o.max_rel:.3g} {o.note}".rstrip()
-                      for o in c.outputs if not o.passed]
+            lines += [
+                f"{c.label}: {o.name} max_abs={o.max_abs:.3g} max_rel={o.max_rel:.3g} {o.note}".rstrip()
+                for o in c.outputs
+                if not o.passed
+            ]
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -91,8 +94,15 @@ class Verification:
 def compare_arrays(name: str, got: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> OutputCheck:
     """Compare ``got`` with the reference ``ref`` elementwise: pass when |got-ref| <= atol + rtol*|ref|."""
     if got.shape != ref.shape:
-        return OutputCheck(name, list(got.shape), float("inf"), float("inf"), float("nan"), False,
-                           f"shape {list(got.shape)} != eager {list(ref.shape)}")
+        return OutputCheck(
+            name,
+            list(got.shape),
+            float("inf"),
+            float("inf"),
+            float("nan"),
+            False,
+            f"shape {list(got.shape)} != eager {list(ref.shape)}",
+        )
     g, r = got.astype(np.float64), ref.astype(np.float64)
     if g.size == 0:
         return OutputCheck(name, list(got.shape), 0.0, 0.0, 1.0, True)
@@ -118,9 +128,12 @@ def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, 
     except Exception as exc:  # the user's model at a size it cannot take
         shapes = {k: list(v.shape) for k, v in feed.items()}
         dynamic = [f"{s.name}:{ax}" for s in model.inputs for ax in s.dynamic]
-        raise BadInput(f"eager PyTorch fails at input shapes {shapes}: {one_line(exc, 200)}; the dynamic axes ({', '.join(dynamic)}) must "
-                       f"accept other sizes: drop the --dynamic mark that the model does not support, or use "
-                       f"--static") from exc
+        raise BadInput(
+            f"eager PyTorch fails at input shapes {shapes}: {one_line(exc, 200)}; "
+            f"the dynamic axes ({', '.join(dynamic)}) must "
+            f"accept other sizes: drop the --dynamic mark that the model does not support, or use "
+            f"--static"
+        ) from exc
 
 
 def is_nondeterministic(model: LoadedModel, feed: dict[str, np.ndarray]) -> bool:
@@ -136,8 +149,17 @@ def _label(sizes: dict[str, dict[int, int]]) -> str:
     return ",".join(sorted(parts))
 
 
-def verify_runner(model: LoadedModel, runner: Runner, artifact: str, fmt: str, *, samples: int = 1,
-                  seed: int = 1234, atol: float | None = None, rtol: float | None = None) -> Verification:
+def verify_runner(
+    model: LoadedModel,
+    runner: Runner,
+    artifact: str,
+    fmt: str,
+    *,
+    samples: int = 1,
+    seed: int = 1234,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> Verification:
     """Verify an active ``runner`` against ``model`` (eager) at every shape of :func:`shape_plan`.
 
     Args:
@@ -158,8 +180,9 @@ def verify_runner(model: LoadedModel, runner: Runner, artifact: str, fmt: str, *
     return result
 
 
-def _check_shape(model: LoadedModel, runner: Runner, feed: dict[str, np.ndarray], label: str,
-                 atol: float, rtol: float) -> ShapeCheck:
+def _check_shape(
+    model: LoadedModel, runner: Runner, feed: dict[str, np.ndarray], label: str, atol: float, rtol: float
+) -> ShapeCheck:
     shapes = {k: list(v.shape) for k, v in feed.items()}
     ref = eager_outputs(model, feed)
     try:
@@ -171,21 +194,29 @@ def _check_shape(model: LoadedModel, runner: Runner, feed: dict[str, np.ndarray]
     got_list = list(got.values())
     if len(got_list) != len(ref):
         return ShapeCheck(label, shapes, [], f"artifact returned {len(got_list)} outputs, eager {len(ref)}")
-    outputs = [compare_arrays(name, g, ref[name], atol, rtol)
-               for name, g in zip(ref, got_list, strict=True)]
+    outputs = [compare_arrays(name, g, ref[name], atol, rtol) for name, g in zip(ref, got_list, strict=True)]
     return ShapeCheck(label, shapes, outputs)
 
 
-def verify_artifact(model: LoadedModel, path: str, fmt: str, backend: str | None = None, *, device: str = "cpu",
-                    samples: int = 1, atol: float | None = None, rtol: float | None = None) -> Verification:
+def verify_artifact(
+    model: LoadedModel,
+    path: str,
+    fmt: str,
+    backend: str | None = None,
+    *,
+    device: str = "cpu",
+    samples: int = 1,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> Verification:
     """Load the artifact at ``path`` with its format's backend (or ``backend``) and verify it.
 
     Raises:
         BadInput: the artifact does not load.
         BackendUnavailable: the backend cannot run here.
     """
-    from edgekit.backends.registry import create_runner
     from edgekit.artifacts.formats import FORMATS
+    from edgekit.backends.registry import create_runner
 
     name = backend or FORMATS[fmt].backend
     runner = create_runner(name, path, device=device, inputs=model.input_names, outputs=model.outputs)

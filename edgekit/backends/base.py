@@ -70,8 +70,10 @@ class Runner(abc.ABC):
         missing = [n for n in expected if n not in feed]
         extra = [n for n in feed if n not in expected]
         if missing or extra:
-            raise BadInput(f"{self.backend}: inputs do not match the model: expected {expected}, got "
-                           f"{list(feed)} (missing {missing}, unexpected {extra})")
+            raise BadInput(
+                f"{self.backend}: inputs do not match the model: expected {expected}, got "
+                f"{list(feed)} (missing {missing}, unexpected {extra})"
+            )
         return self.infer_impl(feed)
 
     def timed_call(self, feed: Arrays) -> Callable[[], Any]:

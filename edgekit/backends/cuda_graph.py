@@ -17,9 +17,9 @@ Graphs live in a :class:`GraphCache` (LRU, ``max_graphs`` shape keys). When capt
 ``forward`` such as ``.item()`` or data-dependent Python control flow, CPU ops, outputs on the CPU) the runner runs
 that shape uncaptured and records why in ``details["fallback"]``.
 
-Precision: ``fp16`` / ``bf16`` take and return the model's fp32 tensors (see :mod:`edgekit.backends.precision`); bf16 only
-where ``torch.cuda.is_bf16_supported()``. In fp32, TF32 is off during warm-up and capture (``tf32=False``) so that
-"fp32" matches eager fp32 at fp32 tolerances; the flags are restored afterwards.
+Precision: ``fp16`` / ``bf16`` take and return the model's fp32 tensors (see :mod:`edgekit.backends.precision`);
+bf16 only where ``torch.cuda.is_bf16_supported()``. In fp32, TF32 is off during warm-up and capture (``tf32=False``)
+so that "fp32" matches eager fp32 at fp32 tolerances; the flags are restored afterwards.
 
 Status: the cache, shape keys, fallback bookkeeping and precision wrappers are unit-tested on the CPU; the CUDA
 capture and replay code has NOT been run on a GPU in this repository yet (written against the PyTorch
@@ -39,14 +39,24 @@ import numpy as np
 
 from edgekit.backends.base import Arrays, Runner
 from edgekit.backends.graph_cache import CaptureRefused, GraphCache, ShapeKey, describe_key, dtype_name, shape_key
-from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 from edgekit.backends.precision import tf32
+from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 
-__all__ = ["CaptureRefused", "CudaGraphRunner", "GraphCache", "ShapeKey", "capture_graph", "describe_key",
-           "dtype_name", "shape_key"]
+__all__ = [
+    "CaptureRefused",
+    "CudaGraphRunner",
+    "GraphCache",
+    "ShapeKey",
+    "capture_graph",
+    "describe_key",
+    "dtype_name",
+    "shape_key",
+]
 
-SYNC_HINT = ("forward synchronizes with the host, which a CUDA graph cannot capture (.item(), .cpu(), .tolist(), "
-             "printing a tensor, torch.nonzero, or Python control flow on tensor values such as `if x.sum() > 0`)")
+SYNC_HINT = (
+    "forward synchronizes with the host, which a CUDA graph cannot capture (.item(), .cpu(), .tolist(), "
+    "printing a tensor, torch.nonzero, or Python control flow on tensor values such as `if x.sum() > 0`)"
+)
 
 
 class Replay(Protocol):
@@ -77,8 +87,9 @@ def output_obstacle(outputs: Sequence[Any], device_type: str = "cuda") -> str | 
         if not hasattr(o, "device"):
             return f"output {i} is a {type(o).__name__}, not a tensor"
         if o.device.type != device_type:
-            return (f"output {i} is on {o.device.type}: part of forward runs on the CPU, which a CUDA graph cannot "
-                    f"capture")
+            return (
+                f"output {i} is on {o.device.type}: part of forward runs on the CPU, which a CUDA graph cannot capture"
+            )
     return None
 
 
@@ -97,8 +108,10 @@ def replay_mismatch(got: Sequence[Any], expected: Sequence[Any], rtol: float = 1
             close = torch.equal(g, e)
         if not close:
             diff = (g.double() - e.double()).abs().max().item()
-            return (f"output {i}: the replay differs from eager on the same inputs (max abs diff {diff:.3g}); "
-                    f"forward depends on something read at capture time (randomness, host values)")
+            return (
+                f"output {i}: the replay differs from eager on the same inputs (max abs diff {diff:.3g}); "
+                f"forward depends on something read at capture time (randomness, host values)"
+            )
     return None
 
 
@@ -118,8 +131,9 @@ def explain_capture_error(exc: BaseException) -> str:
     return f"capture failed: {detail}"
 
 
-def capture_graph(forward: Callable[..., tuple[Any, ...]], example: Sequence[Any], pool: Any, stream: Any,
-                  warmup: int = 3) -> CapturedGraph:
+def capture_graph(
+    forward: Callable[..., tuple[Any, ...]], example: Sequence[Any], pool: Any, stream: Any, warmup: int = 3
+) -> CapturedGraph:
     """Capture ``forward`` on ``example`` (CUDA tensors) into a CUDA graph.
 
     Args:
@@ -179,8 +193,10 @@ def artifact_format(artifact: Any) -> str:
         return "pt2"
     if suffix in (".ts", ".pt"):
         return "torchscript"
-    raise BadInput(f"torch-cudagraph cannot run '{artifact}'; expected a model, a .pt2 ExportedProgram or a "
-                   f".ts/.pt TorchScript file (use --backend onnxruntime-cudagraph for .onnx)")
+    raise BadInput(
+        f"torch-cudagraph cannot run '{artifact}'; expected a model, a .pt2 ExportedProgram or a "
+        f".ts/.pt TorchScript file (use --backend onnxruntime-cudagraph for .onnx)"
+    )
 
 
 class CudaGraphRunner(Runner):
@@ -203,12 +219,22 @@ class CudaGraphRunner(Runner):
 
     backend = "torch-cudagraph"
 
-    def __init__(self, artifact: Any, device: str = "cuda", threads: int | None = None,
-                 inputs: Sequence[str] | None = None, outputs: Sequence[str] | None = None, precision: str = "fp32",
-                 precision_mode: str = "auto", max_graphs: int = 8, warmup: int = 3, tf32: bool = False,
-                 **_: Any) -> None:
-        from edgekit.core.model import LoadedModel
+    def __init__(
+        self,
+        artifact: Any,
+        device: str = "cuda",
+        threads: int | None = None,
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+        precision: str = "fp32",
+        precision_mode: str = "auto",
+        max_graphs: int = 8,
+        warmup: int = 3,
+        tf32: bool = False,
+        **_: Any,
+    ) -> None:
         from edgekit.backends.precision import FLOAT_PRECISIONS, MODES, check_precision
+        from edgekit.core.model import LoadedModel
 
         super().__init__(device, threads)
         if isinstance(artifact, LoadedModel):
@@ -239,9 +265,18 @@ class CudaGraphRunner(Runner):
         mode = "cast" if self.precision_mode == "auto" else self.precision_mode
         self._forward = self._build_forward(mode)
         self._forward_checked = False
-        self.details.update({"device": self.device, "format": self.format, "precision": self.precision,
-                             "precision_mode": mode if self.precision != "fp32" else "none", "tf32": self.tf32,
-                             "warmup": self.warmup, "graphs": self._cache.stats(), "captured": []})
+        self.details.update(
+            {
+                "device": self.device,
+                "format": self.format,
+                "precision": self.precision,
+                "precision_mode": mode if self.precision != "fp32" else "none",
+                "tf32": self.tf32,
+                "warmup": self.warmup,
+                "graphs": self._cache.stats(),
+                "captured": [],
+            }
+        )
 
     def deactivate_impl(self) -> None:
         self._cache.clear()
@@ -255,12 +290,15 @@ class CudaGraphRunner(Runner):
         from edgekit.backends.probes import require_cuda
 
         if self.device != "cuda":
-            raise BackendUnavailable(f"{self.backend} runs on cuda only, got --device {self.device}; use "
-                                     f"--backend torch on the CPU")
+            raise BackendUnavailable(
+                f"{self.backend} runs on cuda only, got --device {self.device}; use --backend torch on the CPU"
+            )
         require_cuda(f"--backend {self.backend}")
         if self.precision == "bf16" and not torch.cuda.is_bf16_supported():
-            raise BackendUnavailable(f"{self.backend}: this GPU ({torch.cuda.get_device_name()}) has no bf16 "
-                                     f"support; use --precision fp16 or fp32")
+            raise BackendUnavailable(
+                f"{self.backend}: this GPU ({torch.cuda.get_device_name()}) has no bf16 "
+                f"support; use --precision fp16 or fp32"
+            )
 
     def _pool_factory(self) -> Any:
         import torch
@@ -312,21 +350,27 @@ class CudaGraphRunner(Runner):
             if not (self.precision_mode == "auto" and self.precision != "fp32"):
                 raise self._model_error(tensors, exc) from exc
             self._forward = self._build_forward("autocast")
-            self.details.update(precision_mode="autocast",
-                                precision_note=f"cast to {self.precision} failed ({one_line(exc, kind=False)}); used autocast")
+            self.details.update(
+                precision_mode="autocast",
+                precision_note=f"cast to {self.precision} failed ({one_line(exc, kind=False)}); used autocast",
+            )
         self._forward_checked = True
         return self._forward
 
     def _model_error(self, tensors: Sequence[Any], exc: Exception) -> BadInput:
         shapes = {n: list(t.shape) for n, t in zip(self.input_names(), tensors, strict=True)}
-        return BadInput(f"{self.backend}: the model failed on inputs {shapes}: {type(exc).__name__}: "
-                        f"{one_line(exc, kind=False)}; check input names, shapes and dtypes against forward()")
+        return BadInput(
+            f"{self.backend}: the model failed on inputs {shapes}: {type(exc).__name__}: "
+            f"{one_line(exc, kind=False)}; check input names, shapes and dtypes against forward()"
+        )
 
     # -- inference ---------------------------------------------------------------------------------------------
     def input_names(self) -> Sequence[str]:
         if self._inputs is None:
-            raise BadInput(f"{self.backend}: input names are unknown for '{self.artifact}'; pass the model's input "
-                           f"specs (a manifest.json beside the artifact, a recipe, or --input)")
+            raise BadInput(
+                f"{self.backend}: input names are unknown for '{self.artifact}'; pass the model's input "
+                f"specs (a manifest.json beside the artifact, a recipe, or --input)"
+            )
         return self._inputs
 
     def output_names(self) -> Sequence[str]:
@@ -390,6 +434,7 @@ class CudaGraphRunner(Runner):
                 out = run(tensors)
                 sync()
                 return out
+
             return replay
         forward, allow_tf32 = self._forward, self.tf32
         assert forward is not None
@@ -399,4 +444,5 @@ class CudaGraphRunner(Runner):
                 out = forward(*tensors)
             sync()
             return out
+
         return uncaptured

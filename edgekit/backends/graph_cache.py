@@ -51,8 +51,12 @@ class GraphCache(Generic[G]):
         release: called on an evicted graph (default: drop it).
     """
 
-    def __init__(self, max_size: int = 8, pool_factory: Callable[[], Any] | None = None,
-                 release: Callable[[G], None] | None = None) -> None:
+    def __init__(
+        self,
+        max_size: int = 8,
+        pool_factory: Callable[[], Any] | None = None,
+        release: Callable[[G], None] | None = None,
+    ) -> None:
         if max_size < 1:
             raise BadInput(f"the CUDA-graph cache must hold at least 1 graph, got max_graphs={max_size}")
         self.max_size = max_size
@@ -114,5 +118,12 @@ class GraphCache(Generic[G]):
         self._graphs.clear()
 
     def stats(self) -> dict[str, int]:
-        return {"graphs": len(self._graphs), "max_graphs": self.max_size, "captures": self.captures,
-                "hits": self.hits, "misses": self.misses, "evictions": self.evictions, "refused": len(self.refused)}
+        return {
+            "graphs": len(self._graphs),
+            "max_graphs": self.max_size,
+            "captures": self.captures,
+            "hits": self.hits,
+            "misses": self.misses,
+            "evictions": self.evictions,
+            "refused": len(self.refused),
+        }

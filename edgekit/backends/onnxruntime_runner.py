@@ -46,17 +46,22 @@ class OnnxRuntimeRunner(Runner):
                 raise BackendUnavailable(
                     f"onnxruntime on cuda: this onnxruntime ({ort.__version__}) has no CUDA execution provider "
                     f"(has {ort.get_available_providers()}); install onnxruntime-gpu instead of onnxruntime, "
-                    f"or use --device cpu")
+                    f"or use --device cpu"
+                )
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(self.path, opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise BadInput(f"ONNX Runtime cannot load '{self.path}': {one_line(exc, kind=False)}; "
-                           f"expected a valid .onnx file (edgekit export --format onnx)") from exc
+            raise BadInput(
+                f"ONNX Runtime cannot load '{self.path}': {one_line(exc, kind=False)}; "
+                f"expected a valid .onnx file (edgekit export --format onnx)"
+            ) from exc
         used = self.session.get_providers()
         if self.device == "cuda" and used[0] != "CUDAExecutionProvider":
-            raise BackendUnavailable(f"onnxruntime on cuda: the CUDA EP did not load (session providers {used}); "
-                                     f"check the CUDA and cuDNN libraries onnxruntime-gpu needs")
+            raise BackendUnavailable(
+                f"onnxruntime on cuda: the CUDA EP did not load (session providers {used}); "
+                f"check the CUDA and cuDNN libraries onnxruntime-gpu needs"
+            )
         self.details.update({"providers": used, "threads": opts.intra_op_num_threads, "device": self.device})
 
     def deactivate_impl(self) -> None:
@@ -74,8 +79,10 @@ class OnnxRuntimeRunner(Runner):
         except Exception as exc:  # wrong shape/dtype surfaces as onnxruntime's own exception types
             expected = {i.name: (i.shape, i.type) for i in self.session.get_inputs()}
             got = {k: (list(v.shape), str(v.dtype)) for k, v in feed.items()}
-            raise BadInput(f"ONNX Runtime failed on '{self.path}': {one_line(exc, kind=False)} "
-                           f"(expected inputs {expected}, got {got})") from exc
+            raise BadInput(
+                f"ONNX Runtime failed on '{self.path}': {one_line(exc, kind=False)} "
+                f"(expected inputs {expected}, got {got})"
+            ) from exc
         return dict(zip(self.output_names(), outs, strict=True))
 
     def timed_call(self, feed: Arrays) -> Callable[[], Any]:
@@ -98,4 +105,5 @@ class OnnxRuntimeRunner(Runner):
         def run_bound() -> None:
             session.run_with_iobinding(binding)
             binding.synchronize_outputs()
+
         return run_bound

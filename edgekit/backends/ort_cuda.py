@@ -31,6 +31,7 @@ from edgekit.backends.base import Arrays, Runner
 from edgekit.backends.cuda_graph import ShapeKey, describe_key, shape_key
 from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 
+
 class GraphSlots:
     """Graph ids per shape key: 1, 2, ... up to ``max_graphs``; None once they are used up (ORT's Python API
     cannot release one captured graph, so a slot is never reused)."""
@@ -56,8 +57,10 @@ def graph_refusal(exc: BaseException) -> str:
     text = one_line(exc, kind=False)
     low = text.lower()
     if "partitioned" in low or "memcpy" in low:
-        return (f"ORT placed some nodes on the CPU (typically shape computations), so it cannot capture a CUDA "
-                f"graph: {text}")
+        return (
+            f"ORT placed some nodes on the CPU (typically shape computations), so it cannot capture a CUDA "
+            f"graph: {text}"
+        )
     if "control flow" in low:
         return f"the model has control-flow nodes (If/Loop/Scan), which ORT cannot capture: {text}"
     return f"ORT refused CUDA-graph capture: {text}"
@@ -98,8 +101,16 @@ class OrtCudaRunner(Runner):
 
     backend = "onnxruntime-cudagraph"
 
-    def __init__(self, artifact: Any, device: str = "cuda", threads: int | None = None, graph: bool = True,
-                 max_graphs: int = 8, warmup: int = 3, **_: Any) -> None:
+    def __init__(
+        self,
+        artifact: Any,
+        device: str = "cuda",
+        threads: int | None = None,
+        graph: bool = True,
+        max_graphs: int = 8,
+        warmup: int = 3,
+        **_: Any,
+    ) -> None:
         super().__init__(device, threads)
         self.path = str(artifact)
         self.graph, self.warmup = graph, warmup
@@ -114,20 +125,25 @@ class OrtCudaRunner(Runner):
         from edgekit.backends.probes import require_cuda
 
         if self.device != "cuda":
-            raise BackendUnavailable(f"{self.backend} runs on cuda only, got --device {self.device}; use "
-                                     f"--backend onnxruntime on the CPU")
+            raise BackendUnavailable(
+                f"{self.backend} runs on cuda only, got --device {self.device}; use --backend onnxruntime on the CPU"
+            )
         require_cuda(f"--backend {self.backend}")  # also imports torch first: its CUDA libraries serve ORT
         import onnxruntime as ort
 
         if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise BackendUnavailable(f"{self.backend}: onnxruntime {ort.__version__} has no CUDA execution provider "
-                                     f"(has {ort.get_available_providers()}); install onnxruntime-gpu instead of "
-                                     f"onnxruntime")
+            raise BackendUnavailable(
+                f"{self.backend}: onnxruntime {ort.__version__} has no CUDA execution provider "
+                f"(has {ort.get_available_providers()}); install onnxruntime-gpu instead of "
+                f"onnxruntime"
+            )
         self.plain = self._session({})
         used = self.plain.get_providers()
         if used[0] != "CUDAExecutionProvider":
-            raise BackendUnavailable(f"{self.backend}: the CUDA EP did not load (session providers {used}); check the "
-                                     f"CUDA and cuDNN libraries onnxruntime-gpu needs")
+            raise BackendUnavailable(
+                f"{self.backend}: the CUDA EP did not load (session providers {used}); check the "
+                f"CUDA and cuDNN libraries onnxruntime-gpu needs"
+            )
         self.details.update({"providers": used, "device": "cuda", "io_binding": True, "cuda_graph": False})
         if self.graph:
             try:
@@ -146,13 +162,16 @@ class OrtCudaRunner(Runner):
         opts.log_severity_level = 3
         self.details["threads"] = opts.intra_op_num_threads
         try:
-            return ort.InferenceSession(self.path, opts, providers=[("CUDAExecutionProvider", cuda_options),
-                                                                    "CPUExecutionProvider"])
+            return ort.InferenceSession(
+                self.path, opts, providers=[("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
+            )
         except Exception as exc:
             if cuda_options:  # the graph session: let the caller report the refusal
                 raise
-            raise BadInput(f"ONNX Runtime cannot load '{self.path}': {one_line(exc, kind=False)}; expected a valid .onnx file "
-                           f"(edgekit export --format onnx)") from exc
+            raise BadInput(
+                f"ONNX Runtime cannot load '{self.path}': {one_line(exc, kind=False)}; expected a valid .onnx file "
+                f"(edgekit export --format onnx)"
+            ) from exc
 
     def deactivate_impl(self) -> None:
         self._entries.clear()
@@ -187,8 +206,10 @@ class OrtCudaRunner(Runner):
         except Exception as exc:  # wrong shapes/dtypes surface as ORT's own exception types
             expected = {i.name: (i.shape, i.type) for i in self.plain.get_inputs()}
             got = {k: (list(v.shape), str(v.dtype)) for k, v in feed.items()}
-            raise BadInput(f"ONNX Runtime failed on '{self.path}': {one_line(exc, kind=False)} (expected inputs {expected}, "
-                           f"got {got})") from exc
+            raise BadInput(
+                f"ONNX Runtime failed on '{self.path}': {one_line(exc, kind=False)} (expected inputs {expected}, "
+                f"got {got})"
+            ) from exc
         return list(binding.copy_outputs_to_cpu())
 
     # -- graphs ------------------------------------------------------------------------------------------------
@@ -223,10 +244,13 @@ class OrtCudaRunner(Runner):
         import onnxruntime as ort
 
         session = self.graph_session
-        inputs = {n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(feed[n]), "cuda", 0)
-                  for n in self.input_names()}
-        outputs = {n: ort.OrtValue.ortvalue_from_shape_and_type(list(e.shape), e.dtype.type, "cuda", 0)
-                   for n, e in zip(self.output_names(), expected, strict=True)}
+        inputs = {
+            n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(feed[n]), "cuda", 0) for n in self.input_names()
+        }
+        outputs = {
+            n: ort.OrtValue.ortvalue_from_shape_and_type(list(e.shape), e.dtype.type, "cuda", 0)
+            for n, e in zip(self.output_names(), expected, strict=True)
+        }
         binding = session.io_binding()
         for n, v in inputs.items():
             binding.bind_ortvalue_input(n, v)
@@ -261,11 +285,13 @@ class OrtCudaRunner(Runner):
             def replay() -> None:
                 session.run_with_iobinding(binding, options)
                 binding.synchronize_outputs()
+
             return replay
         binding = self.plain.io_binding()
         for name in self.input_names():
-            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(feed[name]),
-                                                                               "cuda", 0))
+            binding.bind_ortvalue_input(
+                name, ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(feed[name]), "cuda", 0)
+            )
         for name in self.output_names():
             binding.bind_output(name, "cuda")
         plain = self.plain
@@ -273,4 +299,5 @@ class OrtCudaRunner(Runner):
         def run_bound() -> None:
             plain.run_with_iobinding(binding)
             binding.synchronize_outputs()
+
         return run_bound

@@ -76,8 +76,9 @@ def check_precision(precision: str, allowed: tuple[str, ...] = PRECISIONS) -> st
         BadInput: anything else, with the closest allowed name.
     """
     if precision not in allowed:
-        raise BadInput(f"unknown precision '{precision}'; expected one of {', '.join(allowed)}."
-                       f"{suggest(precision, allowed)}")
+        raise BadInput(
+            f"unknown precision '{precision}'; expected one of {', '.join(allowed)}.{suggest(precision, allowed)}"
+        )
     return precision
 
 
@@ -108,8 +109,9 @@ def as_tuple(out: Any) -> tuple[Any, ...]:
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
-def precision_forward(module: Any, precision: str = "fp32", mode: str = "cast", device_type: str = "cuda",
-                      copy_module: bool = True) -> Callable[..., tuple[Any, ...]]:
+def precision_forward(
+    module: Any, precision: str = "fp32", mode: str = "cast", device_type: str = "cuda", copy_module: bool = True
+) -> Callable[..., tuple[Any, ...]]:
     """A function running ``module`` in ``precision`` on tensors of the model's own dtypes.
 
     Floating inputs are cast to the compute dtype and floating outputs cast back to fp32 (``cast``), or
@@ -139,15 +141,18 @@ def precision_forward(module: Any, precision: str = "fp32", mode: str = "cast", 
         return tuple(o.float() if o.is_floating_point() and o.dtype != torch.float32 else o for o in outs)
 
     if mode == "autocast":
+
         def run_autocast(*xs: Any) -> tuple[Any, ...]:
             with torch.autocast(device_type, dtype=dtype, cache_enabled=False):
                 return back(as_tuple(module(*xs)))
+
         return run_autocast
 
     low = (copy.deepcopy(module) if copy_module else module).to(dtype)
 
     def run_cast(*xs: Any) -> tuple[Any, ...]:
         return back(as_tuple(low(*(x.to(dtype) if x.is_floating_point() else x for x in xs))))
+
     return run_cast
 
 

@@ -30,8 +30,10 @@ def cuda_status() -> Probe:
         build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
         return False, f"{NO_CUDA} (torch {torch.__version__}, {build})"
     major, minor = torch.cuda.get_device_capability()
-    return True, (f"{torch.cuda.get_device_name()}, compute capability {major}.{minor}, torch {torch.__version__} "
-                  f"CUDA {torch.version.cuda}")
+    return True, (
+        f"{torch.cuda.get_device_name()}, compute capability {major}.{minor}, torch {torch.__version__} "
+        f"CUDA {torch.version.cuda}"
+    )
 
 
 def require_cuda(what: str = "--device cuda") -> str:
@@ -42,8 +44,10 @@ def require_cuda(what: str = "--device cuda") -> str:
     """
     ok, reason = cuda_status()
     if not ok:
-        raise BackendUnavailable(f"{what} needs a CUDA GPU, but {reason}; run on a machine with an NVIDIA GPU and "
-                                 f"a CUDA build of torch, or use --device cpu")
+        raise BackendUnavailable(
+            f"{what} needs a CUDA GPU, but {reason}; run on a machine with an NVIDIA GPU and "
+            f"a CUDA build of torch, or use --device cpu"
+        )
     return reason
 
 
@@ -104,8 +108,10 @@ def ort_cuda_works(graph: bool = False) -> Probe:
     except ImportError as exc:
         return False, f"{exc.name} is not installed"
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return False, (f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (has "
-                       f"{ort.get_available_providers()}); install onnxruntime-gpu instead of onnxruntime")
+        return False, (
+            f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (has "
+            f"{ort.get_available_providers()}); install onnxruntime-gpu instead of onnxruntime"
+        )
     options: dict[str, Any] = {"enable_cuda_graph": "1"} if graph else {}
     try:
         session = ort.InferenceSession(tiny_onnx_model(), providers=[("CUDAExecutionProvider", options)])
@@ -130,6 +136,9 @@ def ort_cuda_works(graph: bool = False) -> Probe:
 
 def probe_all() -> dict[str, Probe]:
     """Every probe, for ``edgekit doctor``: cuda, cuda_graphs, ort_cuda, ort_cuda_graph."""
-    return {"cuda": cuda_status(), "cuda_graphs": cuda_graphs_work(), "ort_cuda": ort_cuda_works(),
-            "ort_cuda_graph": ort_cuda_works(graph=True)}
-
+    return {
+        "cuda": cuda_status(),
+        "cuda_graphs": cuda_graphs_work(),
+        "ort_cuda": ort_cuda_works(),
+        "ort_cuda_graph": ort_cuda_works(graph=True),
+    }

@@ -20,7 +20,8 @@ class BackendInfo:
     Args:
         name: the ``--backend`` value.
         runner: ``module:Class`` of its :class:`Runner`, imported on first use.
-        formats: artifact formats it runs (names from :data:`edgekit.artifacts.formats.FORMATS`; ``eager`` is the module).
+        formats: artifact formats it runs (names from :data:`edgekit.artifacts.formats.FORMATS`; ``eager`` is
+            the module).
         devices: devices it can run on.
         description: one line for listings.
     """
@@ -40,21 +41,56 @@ class BackendInfo:
 BACKENDS: dict[str, BackendInfo] = {
     b.name: b
     for b in (
-        BackendInfo("torch", "edgekit.backends.torch_runner:EagerRunner", ("eager",), ("cpu", "cuda"),
-                    "eager PyTorch, the baseline every other row is compared with"),
-        BackendInfo("torchscript", "edgekit.backends.torch_runner:TorchScriptRunner", ("torchscript",),
-                    ("cpu", "cuda"), "a TorchScript file run by torch.jit"),
-        BackendInfo("pt2", "edgekit.backends.torch_runner:ExportedProgramRunner", ("pt2",), ("cpu", "cuda"),
-                    "a torch.export ExportedProgram (.pt2)"),
-        BackendInfo("onnxruntime", "edgekit.backends.onnxruntime_runner:OnnxRuntimeRunner", ("onnx",),
-                    ("cpu", "cuda"), "ONNX Runtime: CPU EP, or CUDA EP with I/O binding where onnxruntime-gpu works"),
-        BackendInfo("torch-cudagraph", "edgekit.backends.cuda_graph:CudaGraphRunner", ("eager", "torchscript", "pt2"),
-                    ("cuda",), "PyTorch on CUDA replaying one captured CUDA graph per input shape (uncaptured "
-                    "fallback, reason in details)"),
-        BackendInfo("onnxruntime-cudagraph", "edgekit.backends.ort_cuda:OrtCudaRunner", ("onnx",), ("cuda",),
-                    "ONNX Runtime CUDA EP with I/O binding and enable_cuda_graph where ORT accepts it"),
-        BackendInfo("tensorrt", "edgekit.backends.trt.runner:TensorRTRunner", ("engine", "onnx"), ("cuda",),
-                    "a TensorRT engine, buffers through pycuda"),
+        BackendInfo(
+            "torch",
+            "edgekit.backends.torch_runner:EagerRunner",
+            ("eager",),
+            ("cpu", "cuda"),
+            "eager PyTorch, the baseline every other row is compared with",
+        ),
+        BackendInfo(
+            "torchscript",
+            "edgekit.backends.torch_runner:TorchScriptRunner",
+            ("torchscript",),
+            ("cpu", "cuda"),
+            "a TorchScript file run by torch.jit",
+        ),
+        BackendInfo(
+            "pt2",
+            "edgekit.backends.torch_runner:ExportedProgramRunner",
+            ("pt2",),
+            ("cpu", "cuda"),
+            "a torch.export ExportedProgram (.pt2)",
+        ),
+        BackendInfo(
+            "onnxruntime",
+            "edgekit.backends.onnxruntime_runner:OnnxRuntimeRunner",
+            ("onnx",),
+            ("cpu", "cuda"),
+            "ONNX Runtime: CPU EP, or CUDA EP with I/O binding where onnxruntime-gpu works",
+        ),
+        BackendInfo(
+            "torch-cudagraph",
+            "edgekit.backends.cuda_graph:CudaGraphRunner",
+            ("eager", "torchscript", "pt2"),
+            ("cuda",),
+            "PyTorch on CUDA replaying one captured CUDA graph per input shape (uncaptured "
+            "fallback, reason in details)",
+        ),
+        BackendInfo(
+            "onnxruntime-cudagraph",
+            "edgekit.backends.ort_cuda:OrtCudaRunner",
+            ("onnx",),
+            ("cuda",),
+            "ONNX Runtime CUDA EP with I/O binding and enable_cuda_graph where ORT accepts it",
+        ),
+        BackendInfo(
+            "tensorrt",
+            "edgekit.backends.trt.runner:TensorRTRunner",
+            ("engine", "onnx"),
+            ("cuda",),
+            "a TensorRT engine, buffers through pycuda",
+        ),
     )
 }
 
@@ -66,8 +102,10 @@ def get_backend(name: str) -> BackendInfo:
         BadInput: unknown name, with the closest registered one.
     """
     if name not in BACKENDS:
-        raise BadInput(f"unknown backend '{name}'; expected one of {', '.join(BACKENDS)}, or auto."
-                       f"{suggest(name, list(BACKENDS) + ['auto'])}")
+        raise BadInput(
+            f"unknown backend '{name}'; expected one of {', '.join(BACKENDS)}, or auto."
+            f"{suggest(name, list(BACKENDS) + ['auto'])}"
+        )
     return BACKENDS[name]
 
 

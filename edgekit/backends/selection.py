@@ -10,8 +10,8 @@ The rule, in order:
   3. Ties (equal medians) go to eager, then to the candidate listed first (callers list simpler paths first).
 
 GPU-free and unit-tested. The caller (``edgekit bench --backend auto``) measures: it creates each candidate's runner,
-verifies it (tolerances from :mod:`edgekit.backends.precision`) and times it interleaved with the others (TRAPS.md: round-
-robin, one process), then calls :func:`choose` and prints :meth:`Decision.rows`.
+verifies it (tolerances from :mod:`edgekit.backends.precision`) and times it interleaved with the others
+(TRAPS.md: round-robin, one process), then calls :func:`choose` and prints :meth:`Decision.rows`.
 """
 
 from __future__ import annotations
@@ -97,13 +97,22 @@ class Decision:
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per candidate: backend, precision, median_ms, speedup, verified, available, status, why."""
-        return [{"backend": a.candidate.backend, "precision": a.candidate.precision,
-                 "median_ms": a.candidate.median_ms, "speedup": a.speedup, "verified": a.candidate.verified,
-                 "available": a.candidate.available, "status": a.status, "why": a.why} for a in self.candidates]
+        return [
+            {
+                "backend": a.candidate.backend,
+                "precision": a.candidate.precision,
+                "median_ms": a.candidate.median_ms,
+                "speedup": a.speedup,
+                "verified": a.candidate.verified,
+                "available": a.candidate.available,
+                "status": a.status,
+                "why": a.why,
+            }
+            for a in self.candidates
+        ]
 
     def to_json(self) -> dict[str, Any]:
-        return {"chosen": dataclasses.asdict(self.chosen), "explanation": self.explanation,
-                "candidates": self.rows()}
+        return {"chosen": dataclasses.asdict(self.chosen), "explanation": self.explanation, "candidates": self.rows()}
 
 
 def _measured(c: Candidate) -> bool:
@@ -133,13 +142,17 @@ def choose(candidates: Sequence[Candidate], margin: float = 0.0) -> Decision:
     """
     eager = [c for c in candidates if c.is_eager]
     if len(eager) != 1:
-        raise EdgekitError(f"auto needs exactly one eager fp32 candidate (backend '{EAGER}'), got {len(eager)} among "
-                           f"{[c.label for c in candidates]}; always measure eager PyTorch as the baseline")
+        raise EdgekitError(
+            f"auto needs exactly one eager fp32 candidate (backend '{EAGER}'), got {len(eager)} among "
+            f"{[c.label for c in candidates]}; always measure eager PyTorch as the baseline"
+        )
     base = eager[0]
     problem = exclusion(base)
     if problem is not None or base.median_ms is None:
-        raise EdgekitError(f"auto cannot decide: the eager baseline is {problem}; every other backend is compared "
-                           f"with it, so fix eager PyTorch on this device first")
+        raise EdgekitError(
+            f"auto cannot decide: the eager baseline is {problem}; every other backend is compared "
+            f"with it, so fix eager PyTorch on this device first"
+        )
     base_ms = base.median_ms
     bar = base_ms * (1.0 - margin)
     eligible = [c for c in candidates if exclusion(c) is None]
@@ -159,8 +172,11 @@ def _assess(c: Candidate, winner: Candidate, base_ms: float, margin: float) -> A
         return Assessment(c, "excluded", problem, speedup)
     ms = c.median_ms or math.nan
     if c is winner:
-        why = ("eager baseline kept: no verified candidate is faster" if c.is_eager
-               else f"fastest verified: {ms:.4g} ms, {speedup or 0:.2f}x eager")
+        why = (
+            "eager baseline kept: no verified candidate is faster"
+            if c.is_eager
+            else f"fastest verified: {ms:.4g} ms, {speedup or 0:.2f}x eager"
+        )
         return Assessment(c, "chosen", why, speedup)
     if not c.is_eager and ms >= base_ms:
         why = f"not faster than eager ({ms:.4g} vs {base_ms:.4g} ms)"
@@ -175,15 +191,20 @@ def _assess(c: Candidate, winner: Candidate, base_ms: float, margin: float) -> A
 
 def _explain(winner: Candidate, base_ms: float, eligible: int, total: int) -> str:
     if winner.is_eager:
-        return (f"auto chose eager PyTorch ({base_ms:.4g} ms): none of the {total - 1} other candidates was both "
-                f"verified and faster")
+        return (
+            f"auto chose eager PyTorch ({base_ms:.4g} ms): none of the {total - 1} other candidates was both "
+            f"verified and faster"
+        )
     ms = winner.median_ms or math.nan
-    return (f"auto chose {winner.label}: {ms:.4g} ms vs eager {base_ms:.4g} ms ({base_ms / ms:.2f}x), fastest of "
-            f"{eligible} verified candidates out of {total}")
+    return (
+        f"auto chose {winner.label}: {ms:.4g} ms vs eager {base_ms:.4g} ms ({base_ms / ms:.2f}x), fastest of "
+        f"{eligible} verified candidates out of {total}"
+    )
 
 
-def candidates_for(device: str, available_backends: Iterable[str],
-                   precisions: Sequence[str] = ("fp32",)) -> list[tuple[str, str]]:
+def candidates_for(
+    device: str, available_backends: Iterable[str], precisions: Sequence[str] = ("fp32",)
+) -> list[tuple[str, str]]:
     """What ``auto`` should measure on ``device``: ``(backend, precision)`` pairs, eager fp32 first.
 
     Args:

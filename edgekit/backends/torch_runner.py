@@ -16,8 +16,14 @@ from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 class _TorchRunner(Runner):
     """Shared machinery: numpy in, tensors on the device, a flat tuple of tensors out, numpy back."""
 
-    def __init__(self, artifact: Any, device: str = "cpu", threads: int | None = None,
-                 inputs: Sequence[str] | None = None, outputs: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        artifact: Any,
+        device: str = "cpu",
+        threads: int | None = None,
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(device, threads)
         self.artifact = artifact
         self._inputs = list(inputs) if inputs is not None else None
@@ -28,8 +34,10 @@ class _TorchRunner(Runner):
         import torch
 
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise BackendUnavailable(f"{self.backend} on cuda: this torch ({torch.__version__}) sees no CUDA GPU; "
-                                     f"use --device cpu, or install a CUDA build of torch on a GPU machine")
+            raise BackendUnavailable(
+                f"{self.backend} on cuda: this torch ({torch.__version__}) sees no CUDA GPU; "
+                f"use --device cpu, or install a CUDA build of torch on a GPU machine"
+            )
         if self.threads:
             torch.set_num_threads(self.threads)
         self.module = self.load()
@@ -40,8 +48,10 @@ class _TorchRunner(Runner):
 
     def input_names(self) -> Sequence[str]:
         if self._inputs is None:
-            raise BadInput(f"{self.backend}: input names are unknown for '{self.artifact}'; pass the model's "
-                           f"input specs (a manifest.json beside the artifact, a recipe, or --input)")
+            raise BadInput(
+                f"{self.backend}: input names are unknown for '{self.artifact}'; pass the model's "
+                f"input specs (a manifest.json beside the artifact, a recipe, or --input)"
+            )
         return self._inputs
 
     def output_names(self) -> Sequence[str]:
@@ -69,10 +79,12 @@ class _TorchRunner(Runner):
         args = [torch.from_numpy(np.ascontiguousarray(feed[n])).to(self.device) for n in self.input_names()]
         module = self.module
         if self.device == "cuda":
+
             def run_cuda() -> Any:
                 out = module(*args)
                 torch.cuda.synchronize()
                 return out
+
             return run_cuda
         return lambda: module(*args)
 
@@ -87,8 +99,14 @@ class EagerRunner(_TorchRunner):
 
     backend = "torch"
 
-    def __init__(self, artifact: Any, device: str = "cpu", threads: int | None = None,
-                 inputs: Sequence[str] | None = None, outputs: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        artifact: Any,
+        device: str = "cpu",
+        threads: int | None = None,
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+    ) -> None:
         from edgekit.core.model import LoadedModel
 
         if isinstance(artifact, LoadedModel):
@@ -115,9 +133,11 @@ class TorchScriptRunner(_TorchRunner):
         try:
             return torch.jit.load(str(self.artifact), map_location=self.device).eval()
         except (RuntimeError, ValueError, OSError) as exc:
-            raise BadInput(f"cannot load TorchScript file '{self.artifact}': "
-                           f"{one_line(exc, kind=False)}; "
-                           f"expected a file written by torch.jit.save (edgekit export --format torchscript)") from exc
+            raise BadInput(
+                f"cannot load TorchScript file '{self.artifact}': "
+                f"{one_line(exc, kind=False)}; "
+                f"expected a file written by torch.jit.save (edgekit export --format torchscript)"
+            ) from exc
 
 
 class ExportedProgramRunner(_TorchRunner):
@@ -131,7 +151,9 @@ class ExportedProgramRunner(_TorchRunner):
         try:
             program = torch.export.load(str(Path(self.artifact)))
         except Exception as exc:  # torch.export.load raises many types for a bad file
-            raise BadInput(f"cannot load ExportedProgram '{self.artifact}': {one_line(exc)}; expected a file written by "
-                           f"torch.export.save (edgekit export --format pt2)") from exc
+            raise BadInput(
+                f"cannot load ExportedProgram '{self.artifact}': {one_line(exc)}; expected a file written by "
+                f"torch.export.save (edgekit export --format pt2)"
+            ) from exc
         module = program.module()
         return module.to(self.device) if self.device != "cpu" else module

@@ -15,8 +15,8 @@ import numpy as np
 
 from edgekit.core.errors import BadInput, one_line
 from edgekit.core.model import LoadedModel
-from edgekit.training.recipe import Arrays, Predict, Recipe
 from edgekit.core.spec import random_inputs
+from edgekit.training.recipe import Arrays, Predict, Recipe
 
 AGREEMENT_RANDOM = 64
 """Random samples used for agreement with eager when neither a recipe nor --data gives real ones."""
@@ -65,40 +65,60 @@ def eval_set(model: LoadedModel, recipe: Recipe | None, data_file: Path | None) 
         names = model.input_names
         missing = [n for n in names if n not in data.val]
         if missing:
-            raise BadInput(f"recipe {recipe.name}'s val split lacks the model inputs {missing} (it holds "
-                           f"{sorted(data.val)}); bench the recipe's own model, or pass --data FILE.npz")
+            raise BadInput(
+                f"recipe {recipe.name}'s val split lacks the model inputs {missing} (it holds "
+                f"{sorted(data.val)}); bench the recipe's own model, or pass --data FILE.npz"
+            )
         n = len(data.val[names[0]])
         classifier = type(recipe.task).__name__ == "Classification" or recipe.task.metric == "top1"
-        return EvalSet(f"recipe {recipe.name}: val split ({n} samples)", {k: data.val[k] for k in names},
-                       recipe.task.metric, recipe.task.higher_is_better, recipe, data, classifier=classifier)
+        return EvalSet(
+            f"recipe {recipe.name}: val split ({n} samples)",
+            {k: data.val[k] for k in names},
+            recipe.task.metric,
+            recipe.task.higher_is_better,
+            recipe,
+            data,
+            classifier=classifier,
+        )
     batch_sizes = {s.name: {0: AGREEMENT_RANDOM} for s in model.inputs if 0 in s.dynamic}
     inputs = random_inputs(model.inputs, batch_sizes, seed=4321)
     classifier = any("logit" in o.lower() for o in model.outputs[:1])
-    return EvalSet(f"random inputs ({len(next(iter(inputs.values())))} samples; no recipe or --data)", inputs,
-                   classifier=classifier)
+    return EvalSet(
+        f"random inputs ({len(next(iter(inputs.values())))} samples; no recipe or --data)",
+        inputs,
+        classifier=classifier,
+    )
 
 
 def _npz_set(model: LoadedModel, path: Path) -> EvalSet:
     if not path.is_file():
-        raise BadInput(f"--data file '{path}' does not exist; expected an .npz with one array per model input "
-                       f"({', '.join(model.input_names)}) and optional 'labels'")
+        raise BadInput(
+            f"--data file '{path}' does not exist; expected an .npz with one array per model input "
+            f"({', '.join(model.input_names)}) and optional 'labels'"
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError) as exc:
-        raise BadInput(f"--data '{path}' is not a readable .npz ({one_line(exc, 120, kind=False)}); write it with "
-                       f"numpy.savez(path, {', '.join(f'{n}=...' for n in model.input_names)}, labels=...)") from exc
+        raise BadInput(
+            f"--data '{path}' is not a readable .npz ({one_line(exc, 120, kind=False)}); write it with "
+            f"numpy.savez(path, {', '.join(f'{n}=...' for n in model.input_names)}, labels=...)"
+        ) from exc
     inputs = {}
     for spec in model.inputs:
         if spec.name not in arrays:
-            raise BadInput(f"--data '{path}' has no array '{spec.name}': expected arrays named after the model "
-                           f"inputs {model.input_names} (+ optional labels), got {sorted(arrays)}")
+            raise BadInput(
+                f"--data '{path}' has no array '{spec.name}': expected arrays named after the model "
+                f"inputs {model.input_names} (+ optional labels), got {sorted(arrays)}"
+            )
         arr = arrays[spec.name]
         fixed = [(i, d) for i, d in enumerate(spec.shape) if i not in spec.dynamic]
         if arr.ndim != len(spec.shape) or any(arr.shape[i] != d for i, d in fixed):
             want = "x".join("N" if i in spec.dynamic else str(d) for i, d in enumerate(spec.shape))
-            raise BadInput(f"--data '{path}': array '{spec.name}' has shape {list(arr.shape)}, expected {want} "
-                           f"(N: any size); save arrays shaped like the model input")
+            raise BadInput(
+                f"--data '{path}': array '{spec.name}' has shape {list(arr.shape)}, expected {want} "
+                f"(N: any size); save arrays shaped like the model input"
+            )
         if arr.dtype != np.dtype(spec.dtype) and not np.can_cast(arr.dtype, spec.dtype, "same_kind"):
             raise BadInput(f"--data '{path}': array '{spec.name}' is {arr.dtype}, expected {spec.dtype}")
         inputs[spec.name] = np.ascontiguousarray(arr.astype(spec.dtype, copy=False))
@@ -110,14 +130,22 @@ def _npz_set(model: LoadedModel, path: Path) -> EvalSet:
         raise BadInput(f"--data '{path}': arrays hold different numbers of samples {counts}; expected one N")
     unknown = sorted(set(arrays) - set(inputs) - {"labels"})
     if unknown:
-        raise BadInput(f"--data '{path}': unexpected arrays {unknown}; expected the model inputs "
-                       f"{model.input_names} and optional labels")
+        raise BadInput(
+            f"--data '{path}': unexpected arrays {unknown}; expected the model inputs "
+            f"{model.input_names} and optional labels"
+        )
     n = next(iter(counts.values()))
     if labels is None:
         return EvalSet(f"{path.name} ({n} samples, no labels)", inputs)
     classifier = np.issubdtype(labels.dtype, np.integer) and labels.ndim == 1
-    return EvalSet(f"{path.name} ({n} samples)", inputs, "top1" if classifier else "mse", classifier, labels=labels,
-                   classifier=bool(classifier))
+    return EvalSet(
+        f"{path.name} ({n} samples)",
+        inputs,
+        "top1" if classifier else "mse",
+        classifier,
+        labels=labels,
+        classifier=bool(classifier),
+    )
 
 
 def chunked(predict: Predict, size: int) -> Predict:
@@ -128,7 +156,7 @@ def chunked(predict: Predict, size: int) -> Predict:
         n = len(next(iter(feed.values())))
         parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, n, size):
-            chunk = {k: v[start:start + size] for k, v in feed.items()}
+            chunk = {k: v[start : start + size] for k, v in feed.items()}
             m = len(next(iter(chunk.values())))
             if m < size:
                 chunk = {k: np.concatenate([v, np.repeat(v[-1:], size - m, axis=0)]) for k, v in chunk.items()}
@@ -163,8 +191,9 @@ def agreement(got: Sequence[np.ndarray], ref: Sequence[np.ndarray], classifier: 
     return out
 
 
-def score(evalset: EvalSet, predict: Predict, reference: Predict, outputs: Sequence[np.ndarray],
-          model: LoadedModel) -> dict[str, float]:
+def score(
+    evalset: EvalSet, predict: Predict, reference: Predict, outputs: Sequence[np.ndarray], model: LoadedModel
+) -> dict[str, float]:
     """The metric(s) of one artifact: the recipe task's, or top-1 / MSE against ``--data`` labels.
 
     Args:
@@ -172,18 +201,21 @@ def score(evalset: EvalSet, predict: Predict, reference: Predict, outputs: Seque
     """
     if evalset.recipe is not None:
         task = evalset.recipe.task
-        return {k: float(v) for k, v in task.evaluate(predict, evalset.recipe_data, evalset.recipe,
-                                                      reference).items()}
+        return {k: float(v) for k, v in task.evaluate(predict, evalset.recipe_data, evalset.recipe, reference).items()}
     if evalset.labels is None or evalset.metric is None:
         return {}
     first = outputs[0]
     if evalset.metric == "top1":
         if first.ndim < 2:
-            raise BadInput(f"--data labels are class ids but the model's first output '{model.outputs[0]}' has "
-                           f"shape {list(first.shape)}; expected (N, classes)")
+            raise BadInput(
+                f"--data labels are class ids but the model's first output '{model.outputs[0]}' has "
+                f"shape {list(first.shape)}; expected (N, classes)"
+            )
         return {"top1": float(np.mean(np.argmax(first, -1) == evalset.labels))}
     if first.shape != evalset.labels.shape:
-        raise BadInput(f"--data labels have shape {list(evalset.labels.shape)} but the first output "
-                       f"'{model.outputs[0]}' has {list(first.shape)}; expected integer class ids (N,) or "
-                       f"targets shaped like the output")
+        raise BadInput(
+            f"--data labels have shape {list(evalset.labels.shape)} but the first output "
+            f"'{model.outputs[0]}' has {list(first.shape)}; expected integer class ids (N,) or "
+            f"targets shaped like the output"
+        )
     return {"mse": float(np.mean((first.astype(np.float64) - evalset.labels.astype(np.float64)) ** 2))}

@@ -47,8 +47,12 @@ def gpu_info() -> dict[str, Any] | None:
     if torch is None or not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)
-    return {"name": props.name, "compute_capability": f"{props.major}.{props.minor}",
-            "memory_gb": round(props.total_memory / 2**30, 1), "cuda": torch.version.cuda}
+    return {
+        "name": props.name,
+        "compute_capability": f"{props.major}.{props.minor}",
+        "memory_gb": round(props.total_memory / 2**30, 1),
+        "cuda": torch.version.cuda,
+    }
 
 
 def host_info() -> dict[str, Any]:

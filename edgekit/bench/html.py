@@ -9,9 +9,23 @@ import html
 import math
 from typing import Any
 
-from edgekit.bench.report import (Report, accuracy_text, agreement_text, fmt_ms, fmt_num, fmt_rate, metric_name,
-                                  metric_value, notes, ok_rows, pipeline_lines, size_mb, speedup_text, status_of,
-                                  summary_lines)
+from edgekit.bench.report import (
+    Report,
+    accuracy_text,
+    agreement_text,
+    fmt_ms,
+    fmt_num,
+    fmt_rate,
+    metric_name,
+    metric_value,
+    notes,
+    ok_rows,
+    pipeline_lines,
+    size_mb,
+    speedup_text,
+    status_of,
+    summary_lines,
+)
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 SHAPES = ("circle", "square", "diamond", "triangle")
@@ -37,6 +51,7 @@ def esc(text: Any) -> str:
 
 # -- scales ----------------------------------------------------------------------------------------------------
 
+
 class Scale:
     """Maps data values to pixels on [lo, hi] -> [p0, p1], linear or log10."""
 
@@ -60,7 +75,7 @@ class Scale:
         if self.log:
             out = []
             for k in range(math.floor(math.log10(self.lo)), math.ceil(math.log10(self.hi)) + 1):
-                out += [m * 10.0 ** k for m in (1, 2, 5) if self.lo <= m * 10.0 ** k <= self.hi]
+                out += [m * 10.0**k for m in (1, 2, 5) if self.lo <= m * 10.0**k <= self.hi]
             return out or [self.lo, self.hi]
         step = 10 ** math.floor(math.log10((self.hi - self.lo) / 5))
         for m in (1, 2, 5, 10):
@@ -89,8 +104,9 @@ def _marker(shape: str, x: float, y: float, r: float, colour: str, title: str) -
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" {style}>{tip}</circle>'
 
 
-def _axes(xs: Scale, ys: Scale | None, left: float, top: float, right: float, bottom: float, xlabel: str,
-          ylabel: str) -> list[str]:
+def _axes(
+    xs: Scale, ys: Scale | None, left: float, top: float, right: float, bottom: float, xlabel: str, ylabel: str
+) -> list[str]:
     out = [f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#444"/>']
     for t in xs.ticks():
         x = xs(t)
@@ -103,12 +119,15 @@ def _axes(xs: Scale, ys: Scale | None, left: float, top: float, right: float, bo
             y = ys(t)
             out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#eee"/>')
             out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_tick_label(t)}</text>')
-        out.append(f'<text transform="translate(14,{(top + bottom) / 2:.0f}) rotate(-90)" '
-                   f'text-anchor="middle">{esc(ylabel)}</text>')
+        out.append(
+            f'<text transform="translate(14,{(top + bottom) / 2:.0f}) rotate(-90)" '
+            f'text-anchor="middle">{esc(ylabel)}</text>'
+        )
     return out
 
 
 # -- charts ----------------------------------------------------------------------------------------------------
+
 
 def _y_of(report: Report) -> tuple[str, Any]:
     """The scatter's y axis: the recipe/--data metric, else top-1 agreement, else max abs diff vs eager."""
@@ -128,11 +147,15 @@ def scatter_svg(report: Report) -> str:
     pts = [(r, r["latency_ms"]["p50"], yfun(r)) for r in rows]
     pts = [(r, x, y) for r, x, y in pts if y is not None and math.isfinite(y)]
     height, left, right, top, bottom = 380, 70, WIDTH - 170, 20, 330
-    parts = [f'<svg class="chart" id="latency-accuracy" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
-             f'height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="latency vs accuracy">']
+    parts = [
+        f'<svg class="chart" id="latency-accuracy" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+        f'height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="latency vs accuracy">'
+    ]
     if not pts:
-        parts.append(f'<text x="{WIDTH / 2}" y="{height / 2}" text-anchor="middle">no row has both a latency and '
-                     f'an accuracy</text></svg>')
+        parts.append(
+            f'<text x="{WIDTH / 2}" y="{height / 2}" text-anchor="middle">no row has both a latency and '
+            f"an accuracy</text></svg>"
+        )
         return "".join(parts)
     xs_v = [x for _, x, _ in pts]
     ys_v = [y for _, _, y in pts]
@@ -149,9 +172,16 @@ def scatter_svg(report: Report) -> str:
     for r, x, y in pts:
         colour = PALETTE[backends.index(r["backend"]) % len(PALETTE)]
         shape = SHAPES[batches.index(r["batch"]) % len(SHAPES)]
-        parts.append(_marker(shape, xs(x), ys(y), 6, colour,
-                             f"{r['name']} [{r['backend']}] batch {r['batch']}: {fmt_ms(x)} ms, "
-                             f"{ylabel} {fmt_num(y)}"))
+        parts.append(
+            _marker(
+                shape,
+                xs(x),
+                ys(y),
+                6,
+                colour,
+                f"{r['name']} [{r['backend']}] batch {r['batch']}: {fmt_ms(x)} ms, {ylabel} {fmt_num(y)}",
+            )
+        )
     ly = top + 10
     for b in backends:
         parts.append(_marker("circle", right + 24, ly, 5, PALETTE[backends.index(b) % len(PALETTE)], b))
@@ -173,8 +203,10 @@ def box_svg(report: Report) -> str:
     row_h, left, right, top = 24, 250, WIDTH - 20, 16
     height = top + row_h * max(len(rows), 1) + 44
     bottom = top + row_h * max(len(rows), 1)
-    parts = [f'<svg class="chart" id="latency-distribution" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
-             f'height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="latency distributions">']
+    parts = [
+        f'<svg class="chart" id="latency-distribution" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+        f'height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="latency distributions">'
+    ]
     if not rows:
         parts.append(f'<text x="{WIDTH / 2}" y="30" text-anchor="middle">no timed rows</text></svg>')
         return "".join(parts)
@@ -188,27 +220,35 @@ def box_svg(report: Report) -> str:
         y = top + row_h * i + row_h / 2
         colour = PALETTE[backends.index(r["backend"]) % len(PALETTE)]
         label = f"{r['name']} [{r['backend']}] b{r['batch']}"
-        tip = (f"{label}: p1 {fmt_ms(q[1])}, p25 {fmt_ms(q[25])}, p50 {fmt_ms(q[50])}, p75 {fmt_ms(q[75])}, "
-               f"p99 {fmt_ms(q[99])}, max {fmt_ms(q[100])} ms ({r['latency_ms']['count']} calls)")
+        tip = (
+            f"{label}: p1 {fmt_ms(q[1])}, p25 {fmt_ms(q[25])}, p50 {fmt_ms(q[50])}, p75 {fmt_ms(q[75])}, "
+            f"p99 {fmt_ms(q[99])}, max {fmt_ms(q[100])} ms ({r['latency_ms']['count']} calls)"
+        )
         parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{esc(label)}</text>')
         parts.append(f'<g class="dist"><title>{esc(tip)}</title>')
         parts.append(f'<line x1="{xs(q[1]):.1f}" y1="{y:.1f}" x2="{xs(q[99]):.1f}" y2="{y:.1f}" stroke="{colour}"/>')
         for k in (1, 99):
-            parts.append(f'<line x1="{xs(q[k]):.1f}" y1="{y - 5:.1f}" x2="{xs(q[k]):.1f}" y2="{y + 5:.1f}" '
-                         f'stroke="{colour}"/>')
+            parts.append(
+                f'<line x1="{xs(q[k]):.1f}" y1="{y - 5:.1f}" x2="{xs(q[k]):.1f}" y2="{y + 5:.1f}" stroke="{colour}"/>'
+            )
         x25, x75 = xs(q[25]), xs(q[75])
-        parts.append(f'<rect class="box" x="{x25:.1f}" y="{y - 7:.1f}" width="{max(x75 - x25, 1.5):.1f}" '
-                     f'height="14" fill="{colour}" fill-opacity="0.35" stroke="{colour}"/>')
-        parts.append(f'<line class="median" x1="{xs(q[50]):.1f}" y1="{y - 8:.1f}" x2="{xs(q[50]):.1f}" '
-                     f'y2="{y + 8:.1f}" stroke="#111" stroke-width="2"/>')
+        parts.append(
+            f'<rect class="box" x="{x25:.1f}" y="{y - 7:.1f}" width="{max(x75 - x25, 1.5):.1f}" '
+            f'height="14" fill="{colour}" fill-opacity="0.35" stroke="{colour}"/>'
+        )
+        parts.append(
+            f'<line class="median" x1="{xs(q[50]):.1f}" y1="{y - 8:.1f}" x2="{xs(q[50]):.1f}" '
+            f'y2="{y + 8:.1f}" stroke="#111" stroke-width="2"/>'
+        )
         mean = r["latency_ms"]["mean"]
         if xs.lo <= mean <= xs.hi:
             parts.append(f'<circle cx="{xs(mean):.1f}" cy="{y:.1f}" r="2.5" fill="#fff" stroke="#111"/>')
         if q[100] <= xs.hi:
             parts.append(f'<circle cx="{xs(q[100]):.1f}" cy="{y:.1f}" r="1.8" fill="{colour}"/>')
         else:
-            parts.append(f'<text x="{right - 2}" y="{y - 6:.1f}" text-anchor="end" font-size="9">max '
-                         f'{fmt_ms(q[100])}</text>')
+            parts.append(
+                f'<text x="{right - 2}" y="{y - 6:.1f}" text-anchor="end" font-size="9">max {fmt_ms(q[100])}</text>'
+            )
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
@@ -216,11 +256,30 @@ def box_svg(report: Report) -> str:
 
 # -- page ------------------------------------------------------------------------------------------------------
 
+
 def _table(report: Report) -> str:
     metric = metric_name(report) or "metric"
-    head = ["artifact", "backend", "precision", "batch", "status", "size MB", metric, "top-1 agree %",
-            "max abs diff", "p50 ms", "mean ms", "std ms", "p90 ms", "p99 ms", "samples/s", "vs eager", "load ms",
-            "cold ms", "peak RSS MB"]
+    head = [
+        "artifact",
+        "backend",
+        "precision",
+        "batch",
+        "status",
+        "size MB",
+        metric,
+        "top-1 agree %",
+        "max abs diff",
+        "p50 ms",
+        "mean ms",
+        "std ms",
+        "p90 ms",
+        "p99 ms",
+        "samples/s",
+        "vs eager",
+        "load ms",
+        "cold ms",
+        "peak RSS MB",
+    ]
     left_cols = {"artifact", "backend", "precision", "status"}
     out = ['<div style="overflow-x:auto"><table><thead><tr>']
     out += [f'<th class="{"l" if h in left_cols else ""}">{esc(h)}</th>' for h in head]
@@ -229,14 +288,29 @@ def _table(report: Report) -> str:
     for r in report["rows"]:
         lat = r.get("latency_ms") or {}
         agree, diff = agreement_text(r)
-        cells = [r["name"], r["backend"], r["precision"], r["batch"], status_of(r)[:140], size_mb(r),
-                 accuracy_text(r, metric_name(report)), agree, diff,
-                 *(fmt_ms(lat.get(k)) for k in ("p50", "mean", "std", "p90", "p99")),
-                 fmt_rate(r.get("throughput")), speedup_text(r), fmt_ms(r.get("load_ms")), fmt_ms(r.get("cold_ms")),
-                 fmt_num(r.get("peak_rss_mb"), 4)]
+        cells = [
+            r["name"],
+            r["backend"],
+            r["precision"],
+            r["batch"],
+            status_of(r)[:140],
+            size_mb(r),
+            accuracy_text(r, metric_name(report)),
+            agree,
+            diff,
+            *(fmt_ms(lat.get(k)) for k in ("p50", "mean", "std", "p90", "p99")),
+            fmt_rate(r.get("throughput")),
+            speedup_text(r),
+            fmt_ms(r.get("load_ms")),
+            fmt_ms(r.get("cold_ms")),
+            fmt_num(r.get("peak_rss_mb"), 4),
+        ]
         cls = "bad" if r["status"] != "ok" else ("pick" if r["id"] in picked else "")
-        out.append(f'<tr class="{cls}">' + "".join(
-            f'<td class="{"l" if head[i] in left_cols else ""}">{esc(c)}</td>' for i, c in enumerate(cells)) + "</tr>")
+        out.append(
+            f'<tr class="{cls}">'
+            + "".join(f'<td class="{"l" if head[i] in left_cols else ""}">{esc(c)}</td>' for i, c in enumerate(cells))
+            + "</tr>"
+        )
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -265,11 +339,18 @@ def html_page(report: Report, title: str = "edgekit benchmark") -> str:
     picks += pipeline_lines(report)
     if picks:
         body.append("<ul>" + "".join(f"<li>{esc(p)}</li>" for p in picks) + "</ul>")
-    body += ["<h2>Latency vs accuracy</h2>", scatter_svg(report),
-             "<h2>Latency distributions</h2>", box_svg(report),
-             "<h2>All rows</h2>", _table(report)]
+    body += [
+        "<h2>Latency vs accuracy</h2>",
+        scatter_svg(report),
+        "<h2>Latency distributions</h2>",
+        box_svg(report),
+        "<h2>All rows</h2>",
+        _table(report),
+    ]
     if extra:
         body.append('<h2>Notes</h2><ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in extra) + "</ul>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
-            f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

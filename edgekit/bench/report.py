@@ -20,6 +20,7 @@ Report = dict[str, Any]
 
 # -- formatting ------------------------------------------------------------------------------------------------
 
+
 def fmt_ms(x: float | None) -> str:
     """Milliseconds with 3 significant digits (``0.0155``, ``1.23``, ``123``)."""
     if x is None or not math.isfinite(x):
@@ -97,8 +98,10 @@ def summary_lines(report: Report) -> list[str]:
             continue
         prec = f"/{p['precision']}" if p.get("precision", "fp32") != "fp32" else ""
         speed = f", {p['speedup']:.2f}x eager" if p.get("speedup") else ""
-        lines.append(f"batch {p['batch']}: fastest verified is {p['name']} on {p['backend']}{prec} "
-                     f"({fmt_ms(p['p50_ms'])} ms p50{speed})")
+        lines.append(
+            f"batch {p['batch']}: fastest verified is {p['name']} on {p['backend']}{prec} "
+            f"({fmt_ms(p['p50_ms'])} ms p50{speed})"
+        )
     if report.get("settings", {}).get("backend") == "auto":
         first = report["settings"]["batches"][0]
         best: dict[str, dict[str, Any]] = {}
@@ -108,8 +111,10 @@ def summary_lines(report: Report) -> list[str]:
             if row["name"] not in best or row["latency_ms"]["p50"] < best[row["name"]]["latency_ms"]["p50"]:
                 best[row["name"]] = row
         for name, row in best.items():
-            lines.append(f"--backend auto: {name} runs fastest on {row['backend']} "
-                         f"({fmt_ms(row['latency_ms']['p50'])} ms p50 at batch {first})")
+            lines.append(
+                f"--backend auto: {name} runs fastest on {row['backend']} "
+                f"({fmt_ms(row['latency_ms']['p50'])} ms p50 at batch {first})"
+            )
     return lines
 
 
@@ -126,8 +131,11 @@ def pipeline_lines(report: Report) -> list[str]:
     else:
         lines = [f"checkpoint {p['checkpoint']} (not trained here)"]
     for e in p.get("exports", []):
-        lines.append(f"export {e['format']}: {e['status']}" + (f" ({e['exporter']})" if e.get("exporter") else "")
-                     + (f": {e['error']}" if e.get("error") else ""))
+        lines.append(
+            f"export {e['format']}: {e['status']}"
+            + (f" ({e['exporter']})" if e.get("exporter") else "")
+            + (f": {e['error']}" if e.get("error") else "")
+        )
     secs = p.get("seconds") or {}
     if secs:
         lines.append("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in secs.items()))
@@ -138,6 +146,7 @@ def pipeline_lines(report: Report) -> list[str]:
 
 # -- rich ------------------------------------------------------------------------------------------------------
 
+
 def rich_table(report: Report) -> Any:
     """The terminal table: one row per (artifact, backend, batch)."""
     from rich import box
@@ -146,11 +155,25 @@ def rich_table(report: Report) -> Any:
 
     metric = metric_name(report)
     s = report["settings"]
-    title = escape(f"Benchmark — {report['model']['source']} — {s['device']}, {s['threads']} threads, "
-                   f"{report['host']['cpu']}")
+    title = escape(
+        f"Benchmark — {report['model']['source']} — {s['device']}, {s['threads']} threads, {report['host']['cpu']}"
+    )
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    cols = ["artifact", "backend", "prec", "batch", "status", "MB", metric or "metric", "agree%", "max diff",
-            "p50 ms", "p99 ms", "samples/s", "vs eager"]
+    cols = [
+        "artifact",
+        "backend",
+        "prec",
+        "batch",
+        "status",
+        "MB",
+        metric or "metric",
+        "agree%",
+        "max diff",
+        "p50 ms",
+        "p99 ms",
+        "samples/s",
+        "vs eager",
+    ]
     for c in cols:
         left = c in ("artifact", "backend", "prec", "status")
         table.add_column(c, justify="left" if left else "right", overflow="fold", no_wrap=c != "artifact")
@@ -158,9 +181,21 @@ def rich_table(report: Report) -> Any:
         lat = row.get("latency_ms") or {}
         agree, diff = agreement_text(row)
         status = "[green]ok[/]" if row["status"] == "ok" else f"[yellow]{row['status']}[/]"
-        table.add_row(escape(row["name"]), row["backend"], row["precision"], str(row["batch"]), status, size_mb(row),
-                      accuracy_text(row, metric), agree, diff, fmt_ms(lat.get("p50")), fmt_ms(lat.get("p99")),
-                      fmt_rate(row.get("throughput")), speedup_text(row))
+        table.add_row(
+            escape(row["name"]),
+            row["backend"],
+            row["precision"],
+            str(row["batch"]),
+            status,
+            size_mb(row),
+            accuracy_text(row, metric),
+            agree,
+            diff,
+            fmt_ms(lat.get("p50")),
+            fmt_ms(lat.get("p99")),
+            fmt_rate(row.get("throughput")),
+            speedup_text(row),
+        )
     return table
 
 
@@ -178,33 +213,71 @@ def notes(report: Report) -> list[str]:
 
 # -- markdown --------------------------------------------------------------------------------------------------
 
+
 def markdown(report: Report, title: str = "edgekit benchmark") -> str:
     """The report as Markdown: host and settings, the table, the picks and the notes."""
     h, s = report["host"], report["settings"]
     metric = metric_name(report)
     gpu = h["gpu"]["name"] if h.get("gpu") else "none"
     budget = f"{s['iters']} iterations" if "iters" in s else f"{s['seconds']} s"
-    lines = [f"# {title}", "",
-             f"- model: `{report['model']['source']}`; accuracy on {report['evaluation']['source']}",
-             f"- host: {h['cpu']}, {h['cores_logical']} logical cores ({h.get('cores_physical')} physical), "
-             f"{h['memory_gb']} GiB, GPU: {gpu}; load average {h.get('load_average')}",
-             f"- device {s['device']}, {s['threads']} threads, warmup {s['warmup']}, {budget} per subject and batch, "
-             f"interleaved: {s['interleave']}",
-             "- versions: " + ", ".join(f"{k} {v}" for k, v in h["versions"].items()),
-             f"- {report['created']}", ""]
-    head = ["artifact", "backend", "precision", "batch", "status", "size MB", metric or "metric", "top-1 agree %",
-            "max abs diff", "p50 ms", "mean ms", "std ms", "min ms", "p90 ms", "p95 ms", "p99 ms", "max ms",
-            "samples/s", "vs eager", "load ms", "cold ms", "peak RSS MB"]
+    lines = [
+        f"# {title}",
+        "",
+        f"- model: `{report['model']['source']}`; accuracy on {report['evaluation']['source']}",
+        f"- host: {h['cpu']}, {h['cores_logical']} logical cores ({h.get('cores_physical')} physical), "
+        f"{h['memory_gb']} GiB, GPU: {gpu}; load average {h.get('load_average')}",
+        f"- device {s['device']}, {s['threads']} threads, warmup {s['warmup']}, {budget} per subject and batch, "
+        f"interleaved: {s['interleave']}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in h["versions"].items()),
+        f"- {report['created']}",
+        "",
+    ]
+    head = [
+        "artifact",
+        "backend",
+        "precision",
+        "batch",
+        "status",
+        "size MB",
+        metric or "metric",
+        "top-1 agree %",
+        "max abs diff",
+        "p50 ms",
+        "mean ms",
+        "std ms",
+        "min ms",
+        "p90 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "samples/s",
+        "vs eager",
+        "load ms",
+        "cold ms",
+        "peak RSS MB",
+    ]
     align = "|".join("---" if i < 5 else "---:" for i in range(len(head)))
     lines += ["| " + " | ".join(head) + " |", f"|{align}|"]
     for row in report["rows"]:
         lat = row.get("latency_ms") or {}
         agree, diff = agreement_text(row)
-        cells = [f"`{row['name']}`", row["backend"], row["precision"], str(row["batch"]),
-                 _md_escape(status_of(row))[:120], size_mb(row), accuracy_text(row, metric), agree, diff,
-                 *(fmt_ms(lat.get(k)) for k in ("p50", "mean", "std", "min", "p90", "p95", "p99", "max")),
-                 fmt_rate(row.get("throughput")), speedup_text(row), fmt_ms(row.get("load_ms")),
-                 fmt_ms(row.get("cold_ms")), fmt_num(row.get("peak_rss_mb"), 4)]
+        cells = [
+            f"`{row['name']}`",
+            row["backend"],
+            row["precision"],
+            str(row["batch"]),
+            _md_escape(status_of(row))[:120],
+            size_mb(row),
+            accuracy_text(row, metric),
+            agree,
+            diff,
+            *(fmt_ms(lat.get(k)) for k in ("p50", "mean", "std", "min", "p90", "p95", "p99", "max")),
+            fmt_rate(row.get("throughput")),
+            speedup_text(row),
+            fmt_ms(row.get("load_ms")),
+            fmt_ms(row.get("cold_ms")),
+            fmt_num(row.get("peak_rss_mb"), 4),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     picks = summary_lines(report)
     if picks:
@@ -222,8 +295,15 @@ def _md_escape(text: str) -> str:
 
 # -- writing ---------------------------------------------------------------------------------------------------
 
-def write_reports(report: Report, *, json_path: Path | None = None, markdown_path: Path | None = None,
-                  html_path: Path | None = None, title: str = "edgekit benchmark") -> list[Path]:
+
+def write_reports(
+    report: Report,
+    *,
+    json_path: Path | None = None,
+    markdown_path: Path | None = None,
+    html_path: Path | None = None,
+    title: str = "edgekit benchmark",
+) -> list[Path]:
     """Write the requested reports atomically; returns the paths written."""
     from edgekit.bench.html import html_page
 

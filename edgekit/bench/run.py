@@ -153,16 +153,26 @@ class BenchResult:
     rows: list[BenchRow]
     picks: list[dict[str, Any]]
     created: str = dataclasses.field(
-        default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    )
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "created": self.created, "host": self.host, "settings": self.settings,
-                "model": self.model, "evaluation": self.evaluation, "rows": [r.to_json() for r in self.rows],
-                "picks": self.picks, "notes": self.notes}
+        return {
+            "schema": SCHEMA,
+            "created": self.created,
+            "host": self.host,
+            "settings": self.settings,
+            "model": self.model,
+            "evaluation": self.evaluation,
+            "rows": [r.to_json() for r in self.rows],
+            "picks": self.picks,
+            "notes": self.notes,
+        }
 
 
 # -- inputs ----------------------------------------------------------------------------------------------------
+
 
 def split_refs(refs: Sequence[str | Path]) -> tuple[str | None, list[Path]]:
     """Split the command line's MODEL_OR_ARTIFACTS into at most one MODEL reference and artifact paths.
@@ -183,14 +193,17 @@ def split_refs(refs: Sequence[str | Path]) -> tuple[str | None, list[Path]]:
         bare_recipe = str(ref) in recipes and "/" not in str(ref) and "\\" not in str(ref)
         if not bare_recipe and (path.is_dir() or path.suffix.lower() in ARTIFACT_SUFFIXES and ":" not in path.name):
             if not path.exists():
-                raise BadInput(f"artifact '{path}' does not exist; give exported files or the directory "
-                               f"edgekit export wrote")
+                raise BadInput(
+                    f"artifact '{path}' does not exist; give exported files or the directory edgekit export wrote"
+                )
             artifacts.append(path)
         elif model is None:
             model = str(ref)
         else:
-            raise BadInput(f"two models given ('{model}' and '{ref}'); give one MODEL and any number of artifacts "
-                           f"or export directories")
+            raise BadInput(
+                f"two models given ('{model}' and '{ref}'); give one MODEL and any number of artifacts "
+                f"or export directories"
+            )
     return model, artifacts
 
 
@@ -216,25 +229,35 @@ def expand(paths: Sequence[Path]) -> list[Path]:
     for p in paths:
         if p.is_dir():
             listed = manifest_files(p)
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in ARTIFACT_SUFFIXES
-                           and not f.name.startswith(".") and (listed is None or f.name in listed))
+            found = sorted(
+                f
+                for f in p.iterdir()
+                if f.suffix.lower() in ARTIFACT_SUFFIXES
+                and not f.name.startswith(".")
+                and (listed is None or f.name in listed)
+            )
             if not found:
-                raise BadInput(f"directory '{p}' holds no artifacts; expected .ts/.pt/.pt2/.onnx/.engine files "
-                               f"(run edgekit export first)")
+                raise BadInput(
+                    f"directory '{p}' holds no artifacts; expected .ts/.pt/.pt2/.onnx/.engine files "
+                    f"(run edgekit export first)"
+                )
             out += found
         elif p.is_file():
             out.append(p)
         else:
-            raise BadInput(f"artifact '{p}' does not exist; give exported files or the directory edgekit export "
-                           f"wrote")
+            raise BadInput(f"artifact '{p}' does not exist; give exported files or the directory edgekit export wrote")
     unique: dict[Path, Path] = {}
     for f in out:
         unique.setdefault(f.resolve(), f)
     return list(unique.values())
 
 
-def resolve_model(model: LoadedModel | str | None, artifacts: Sequence[Artifact], checkpoint: str | Path | None,
-                  trust_checkpoint: bool = False) -> LoadedModel:
+def resolve_model(
+    model: LoadedModel | str | None,
+    artifacts: Sequence[Artifact],
+    checkpoint: str | Path | None,
+    trust_checkpoint: bool = False,
+) -> LoadedModel:
     """The eager baseline: ``model`` if given; else the recipe named in the artifacts' manifest (with
     ``checkpoint``); else a ``.pt2`` artifact's program run by torch eagerly; else a TorchScript artifact.
 
@@ -257,10 +280,14 @@ def resolve_model(model: LoadedModel | str | None, artifacts: Sequence[Artifact]
             if a.format == fmt:
                 return _load_saved(a.path)
     if recipe:
-        raise BadInput(f"no eager baseline for recipe '{recipe}': its weights are unknown; pass the model and its "
-                       f"checkpoint, e.g. edgekit bench {recipe} --checkpoint ckpt.pt {artifacts[0].path.parent}")
-    raise BadInput("no eager baseline: give the MODEL the artifacts were exported from (a recipe, file.py:factory "
-                   "or .pt2) as well as the artifacts, e.g. edgekit bench cnn -c ckpt.pt out/")
+        raise BadInput(
+            f"no eager baseline for recipe '{recipe}': its weights are unknown; pass the model and its "
+            f"checkpoint, e.g. edgekit bench {recipe} --checkpoint ckpt.pt {artifacts[0].path.parent}"
+        )
+    raise BadInput(
+        "no eager baseline: give the MODEL the artifacts were exported from (a recipe, file.py:factory "
+        "or .pt2) as well as the artifacts, e.g. edgekit bench cnn -c ckpt.pt out/"
+    )
 
 
 def _load_saved(path: Path) -> LoadedModel:
@@ -285,9 +312,17 @@ def _recipe_for(config: BenchConfig, model: LoadedModel, artifacts: Sequence[Art
 
 # -- the run ---------------------------------------------------------------------------------------------------
 
-def run_bench(model: LoadedModel | str | None, artifacts: Sequence[str | Path], config: BenchConfig, *,
-              checkpoint: str | Path | None = None, trust_checkpoint: bool = False,
-              progress: Progress | None = None, reference: Reference | None = None) -> BenchResult:
+
+def run_bench(
+    model: LoadedModel | str | None,
+    artifacts: Sequence[str | Path],
+    config: BenchConfig,
+    *,
+    checkpoint: str | Path | None = None,
+    trust_checkpoint: bool = False,
+    progress: Progress | None = None,
+    reference: Reference | None = None,
+) -> BenchResult:
     """Benchmark ``artifacts`` (and eager ``model``) as ``config`` says.
 
     Args:
@@ -331,19 +366,39 @@ def run_bench(model: LoadedModel | str | None, artifacts: Sequence[str | Path], 
     _speedups(rows)
     notes = stability_notes(rows, busy_start, config.thread_count)
     if isinstance(model, str) and eager.recipe is not None and checkpoint is None and evalset and evalset.recipe:
-        notes.append(f"{eager.source} ran at its initial, untrained weights: its {evalset.metric} says nothing; "
-                     f"pass --checkpoint (edgekit train {eager.recipe.name} writes one)")
+        notes.append(
+            f"{eager.source} ran at its initial, untrained weights: its {evalset.metric} says nothing; "
+            f"pass --checkpoint (edgekit train {eager.recipe.name} writes one)"
+        )
     report("done", 1.0)
-    settings = {"device": config.device, "threads": config.thread_count, "batches": list(config.batches),
-                "warmup": config.warmup, **config.budget, "budget_per": "subject and batch",
-                "backend": config.backend or "default", "interleave": config.interleave,
-                "timed_call": "Runner.timed_call (ONNX Runtime CPU: session.run(None, feed))",
-                "busy_cores_start": busy_start}
-    model_info = {"source": eager.source, "recipe": eager.recipe.name if eager.recipe else
-                  (recipe.name if recipe else None),
-                  "inputs": [s.to_json() for s in eager.inputs], "outputs": list(eager.outputs)}
-    evaluation = ({"source": evalset.source, "metric": evalset.metric, "higher_is_better": evalset.higher_is_better,
-                   "samples": evalset.samples} if evalset else {"source": "disabled"})
+    settings = {
+        "device": config.device,
+        "threads": config.thread_count,
+        "batches": list(config.batches),
+        "warmup": config.warmup,
+        **config.budget,
+        "budget_per": "subject and batch",
+        "backend": config.backend or "default",
+        "interleave": config.interleave,
+        "timed_call": "Runner.timed_call (ONNX Runtime CPU: session.run(None, feed))",
+        "busy_cores_start": busy_start,
+    }
+    model_info = {
+        "source": eager.source,
+        "recipe": eager.recipe.name if eager.recipe else (recipe.name if recipe else None),
+        "inputs": [s.to_json() for s in eager.inputs],
+        "outputs": list(eager.outputs),
+    }
+    evaluation = (
+        {
+            "source": evalset.source,
+            "metric": evalset.metric,
+            "higher_is_better": evalset.higher_is_better,
+            "samples": evalset.samples,
+        }
+        if evalset
+        else {"source": "disabled"}
+    )
     return BenchResult(host_info(), settings, model_info, evaluation, rows, picks(rows), notes=notes)
 
 
@@ -363,11 +418,15 @@ def stability_notes(rows: Sequence[BenchRow], busy: float | None, threads: int) 
     notes = []
     cores = os.cpu_count() or 1
     if busy is not None and busy > max(cores - threads, 0) + 0.3:
-        notes.append(f"other processes kept {busy:.1f} of {cores} cores busy when the run started ({threads} "
-                     f"threads used here): latencies are inflated, PyTorch's most")
+        notes.append(
+            f"other processes kept {busy:.1f} of {cores} cores busy when the run started ({threads} "
+            f"threads used here): latencies are inflated, PyTorch's most"
+        )
     if unstable:
-        notes.append(f"unstable latencies (median >= {UNSTABLE:.0f}x the fastest call) for {', '.join(unstable)}: "
-                     f"other processes competed for the CPU; rerun on a quiet machine or with fewer --threads")
+        notes.append(
+            f"unstable latencies (median >= {UNSTABLE:.0f}x the fastest call) for {', '.join(unstable)}: "
+            f"other processes competed for the CPU; rerun on a quiet machine or with fewer --threads"
+        )
     return notes
 
 
@@ -384,8 +443,9 @@ def _activate_all(subjects: list[Subject], config: BenchConfig, report: Progress
         raise BadInput(f"the eager baseline ({subjects[0].model.source}) does not run: {subjects[0].reason}")
 
 
-def _time_all(subjects: list[Subject], config: BenchConfig, report: Progress,
-              reference: Reference | None = None) -> list[BenchRow]:
+def _time_all(
+    subjects: list[Subject], config: BenchConfig, report: Progress, reference: Reference | None = None
+) -> list[BenchRow]:
     rows: list[BenchRow] = []
     nb = len(config.batches)
     for bi, batch in enumerate(config.batches):
@@ -436,8 +496,9 @@ def _measure(cands: list[Candidate], config: BenchConfig, tick: Callable[[float]
 
 def _speedups(rows: list[BenchRow]) -> None:
     """Each ok row's speedup over eager at the same batch: eager p50 / row p50 (medians of one run)."""
-    eager = {r.batch: r.latency.p50 for r in rows
-             if r.format == "eager" and r.backend == "torch" and r.latency is not None}
+    eager = {
+        r.batch: r.latency.p50 for r in rows if r.format == "eager" and r.backend == "torch" and r.latency is not None
+    }
     for r in rows:
         if r.latency is not None and r.batch in eager and r.latency.p50 > 0:
             r.speedup = eager[r.batch] / r.latency.p50
@@ -459,11 +520,22 @@ def picks(rows: Sequence[BenchRow]) -> list[dict[str, Any]]:
         choices = [_choice(Choice, r) for r in here]
         decision = choose(choices)
         chosen = here[next(i for i, c in enumerate(choices) if c is decision.chosen)]
-        out.append({"batch": batch, "row": chosen.id, "name": chosen.name, "backend": chosen.backend,
-                    "precision": chosen.precision, "p50_ms": chosen.latency.p50 if chosen.latency else None,
-                    "speedup": chosen.speedup, "explanation": decision.explanation,
-                    "candidates": [{"row": r.id, "status": a.status, "why": a.why}
-                                   for r, a in zip(here, decision.candidates, strict=True)]})
+        out.append(
+            {
+                "batch": batch,
+                "row": chosen.id,
+                "name": chosen.name,
+                "backend": chosen.backend,
+                "precision": chosen.precision,
+                "p50_ms": chosen.latency.p50 if chosen.latency else None,
+                "speedup": chosen.speedup,
+                "explanation": decision.explanation,
+                "candidates": [
+                    {"row": r.id, "status": a.status, "why": a.why}
+                    for r, a in zip(here, decision.candidates, strict=True)
+                ],
+            }
+        )
     return out
 
 
@@ -478,8 +550,12 @@ def _choice(cls: Any, r: BenchRow) -> Any:
         why = r.reason or (f"export verification {r.verification}" if not verified else "")
     elif "within_tolerance" in r.agreement:
         verified = bool(r.agreement["within_tolerance"])
-        why = r.reason or ("" if verified else f"max abs diff {r.agreement.get('max_abs_diff', float('nan')):.3g} "
-                                               f"vs eager beyond atol {r.agreement.get('atol')}")
+        why = r.reason or (
+            ""
+            if verified
+            else f"max abs diff {r.agreement.get('max_abs_diff', float('nan')):.3g} "
+            f"vs eager beyond atol {r.agreement.get('atol')}"
+        )
     else:
         verified, why = False, r.reason or "not verified (no manifest verdict; scoring disabled)"
     return cls(r.backend, r.precision, median, verified, available, why)
@@ -493,6 +569,8 @@ def load_result(path: str | Path) -> dict[str, Any]:
     """
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise BadInput(f"'{path}' is not an edgekit bench report of schema {SCHEMA} "
-                       f"(got {data.get('schema') if isinstance(data, dict) else type(data).__name__})")
+        raise BadInput(
+            f"'{path}' is not an edgekit bench report of schema {SCHEMA} "
+            f"(got {data.get('schema') if isinstance(data, dict) else type(data).__name__})"
+        )
     return data

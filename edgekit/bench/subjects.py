@@ -66,8 +66,9 @@ def read_artifact(path: Path) -> Artifact:
     details = dict(entry.get("details") or {})
     precision = str(details.get("precision") or entry.get("precision") or _precision_from_name(path.name))
     size = path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return Artifact(path, fmt, precision, size, details, entry.get("status"), list(details.get("frozen_axes", [])),
-                    manifest)
+    return Artifact(
+        path, fmt, precision, size, details, entry.get("status"), list(details.get("frozen_axes", [])), manifest
+    )
 
 
 def _precision_from_name(name: str) -> str:
@@ -81,8 +82,8 @@ def _precision_from_name(name: str) -> str:
 def export_here(model: LoadedModel, out_dir: Path, device: str) -> list[Artifact]:
     """Export ``model`` to ``out_dir`` in every format available on this machine (the TensorRT engine only on
     cuda), verified; returns the artifacts that exported (failed formats are skipped)."""
-    from edgekit.export.driver import export_all
     from edgekit.artifacts.formats import FORMATS
+    from edgekit.export.driver import export_all
 
     formats = [f for f in FORMATS.values() if _available(f) and (f.backend != "tensorrt" or device == "cuda")]
     results = export_all(model, formats, out_dir)
@@ -138,8 +139,14 @@ class BenchRow:
 class Subject:
     """One (artifact, backend) pair, or the eager model (``artifact`` None, backend ``torch``)."""
 
-    def __init__(self, model: LoadedModel, backend: str, artifact: Artifact | None = None,
-                 precision: str | None = None, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        backend: str,
+        artifact: Artifact | None = None,
+        precision: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.model = model
         self.backend = backend
         self.artifact = artifact
@@ -263,11 +270,26 @@ class Subject:
     def row(self, batch: int, samples: np.ndarray | None) -> BenchRow:
         """This subject's row at ``batch`` (``samples``: its per-call latencies in ns, None when not timed)."""
         a = self.artifact
-        row = BenchRow(self.name, str(a.path) if a else None, self.format, self.backend, self.precision, batch,
-                       self.status, self.reason, a.size_bytes if a else None, a.verification if a else None,
-                       self.load_ms, self.cold_ms, peak_rss_mb=self.peak_rss_mb, rss_delta_mb=self.rss_delta_mb,
-                       gpu_peak_mb=self.gpu_peak_mb, accuracy=dict(self.accuracy), agreement=dict(self.agreement),
-                       details={**(a.details if a else {}), **self.details})
+        row = BenchRow(
+            self.name,
+            str(a.path) if a else None,
+            self.format,
+            self.backend,
+            self.precision,
+            batch,
+            self.status,
+            self.reason,
+            a.size_bytes if a else None,
+            a.verification if a else None,
+            self.load_ms,
+            self.cold_ms,
+            peak_rss_mb=self.peak_rss_mb,
+            rss_delta_mb=self.rss_delta_mb,
+            gpu_peak_mb=self.gpu_peak_mb,
+            accuracy=dict(self.accuracy),
+            agreement=dict(self.agreement),
+            details={**(a.details if a else {}), **self.details},
+        )
         if row.status == "ok" and samples is None:
             row.status, row.reason = "skipped", self._batch_reason.get(batch, "not timed")
         elif samples is not None and len(samples):
@@ -281,8 +303,14 @@ def _construct(cls: Any, target: Any, config: BenchConfig, model: LoadedModel, o
     device, threads and ``options``."""
     runner: Runner
     try:
-        runner = cls(target, device=config.device, threads=config.thread_count, inputs=model.input_names,
-                     outputs=model.outputs, **options)
+        runner = cls(
+            target,
+            device=config.device,
+            threads=config.thread_count,
+            inputs=model.input_names,
+            outputs=model.outputs,
+            **options,
+        )
     except TypeError:
         runner = cls(target, device=config.device, threads=config.thread_count, **options)
     return runner
@@ -296,22 +324,27 @@ def _module_precision(model: LoadedModel) -> str:
 
 # -- planning --------------------------------------------------------------------------------------------------
 
+
 def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> list[Subject]:
     """Subjects to measure: eager first, then other runners of the eager module where the device allows them (a
     CUDA-graph replay on a GPU: the baseline that matters there, TRAPS.md), then each artifact with each backend
     that applies — the format's own backend by default; every backend registered for the format and device with
     ``auto`` (:func:`edgekit.backends.selection.candidates_for` order); the named ones otherwise. On cuda, backends that
     derive reduced precisions from an fp32 model are also run at ``config.precisions``."""
+    from edgekit.artifacts.formats import FORMATS
     from edgekit.backends.registry import BACKENDS, backends_for
     from edgekit.export.driver import without_axes
-    from edgekit.artifacts.formats import FORMATS
 
     subjects = [Subject(model, "torch")]
     wanted = config.backend_names()
     auto = config.backend == "auto"
     for b in _ordered(BACKENDS.values(), config.device):
-        if b.name != "torch" and "eager" in b.formats and config.device in b.devices and \
-                (not wanted or b.name in wanted):
+        if (
+            b.name != "torch"
+            and "eager" in b.formats
+            and config.device in b.devices
+            and (not wanted or b.name in wanted)
+        ):
             subjects += [Subject(model, b.name, None, p, _options(b.name, p)) for p in _precisions(b.name, config)]
     for art in artifacts:
         spec_model = without_axes(artifact_model(model, art), art.frozen_axes)
@@ -386,8 +419,10 @@ def artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
     except (KeyError, TypeError):
         return model
     if [s.name for s in specs] != model.input_names:
-        raise BadInput(f"artifact '{art.path}' has inputs {[s.name for s in specs]} (from its manifest) but the "
-                       f"model has {model.input_names}; bench artifacts exported from this model")
+        raise BadInput(
+            f"artifact '{art.path}' has inputs {[s.name for s in specs]} (from its manifest) but the "
+            f"model has {model.input_names}; bench artifacts exported from this model"
+        )
     # an axis is varied only where both the artifact and the eager reference accept other sizes
     own = {s.name: set(s.dynamic) for s in model.inputs}
     specs = [dataclasses.replace(s, dynamic=tuple(ax for ax in s.dynamic if ax in own[s.name])) for s in specs]
@@ -395,6 +430,7 @@ def artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
 
 
 # -- accuracy --------------------------------------------------------------------------------------------------
+
 
 def score_all(subjects: list[Subject], evalset: EvalSet, report: Callable[[str, float], None]) -> None:
     """Score every open subject on ``evalset``; eager first (its failures are bad input: labels that do not fit
@@ -434,7 +470,13 @@ def within_tolerance(got: list[np.ndarray], ref: list[np.ndarray], s: Subject) -
     device = s.runner.device if s.runner is not None else "cpu"
     tol = tolerance_for(precision, device, s.model.atol, s.model.rtol)
     ok = len(got) == len(ref) and all(
-        g.shape == r.shape and bool(np.all(np.abs(g.astype(np.float64) - r.astype(np.float64))
-                                           <= tol.atol + tol.rtol * np.abs(r.astype(np.float64))))
-        for g, r in zip(got, ref, strict=False))
+        g.shape == r.shape
+        and bool(
+            np.all(
+                np.abs(g.astype(np.float64) - r.astype(np.float64))
+                <= tol.atol + tol.rtol * np.abs(r.astype(np.float64))
+            )
+        )
+        for g, r in zip(got, ref, strict=False)
+    )
     return {"within_tolerance": ok, "atol": tol.atol, "rtol": tol.rtol}

@@ -64,8 +64,18 @@ class LatencyStats:
             raise ValueError("no latency samples")
         p = np.percentile(ms, [50, 90, 95, 99])
         q = np.percentile(ms, np.linspace(0, 100, QUANTILES))
-        return cls(int(ms.size), float(ms.min()), float(ms.mean()), float(ms.std()), float(p[0]), float(p[1]),
-                   float(p[2]), float(p[3]), float(ms.max()), tuple(float(x) for x in q))
+        return cls(
+            int(ms.size),
+            float(ms.min()),
+            float(ms.mean()),
+            float(ms.std()),
+            float(p[0]),
+            float(p[1]),
+            float(p[2]),
+            float(p[3]),
+            float(ms.max()),
+            tuple(float(x) for x in q),
+        )
 
     def throughput(self, batch: int) -> float:
         """Samples per second of a serial loop: ``batch`` samples per call at the mean latency."""
@@ -84,8 +94,12 @@ class Candidate:
     loop is written that way in ``benchmarks/``) so that it is measured with no indirection at all.
     """
 
-    def __init__(self, fn: Callable[[], Any], name: str = "",
-                 context: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
+    def __init__(
+        self,
+        fn: Callable[[], Any],
+        name: str = "",
+        context: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> None:
         self.fn = fn
         self.name = name
         self.context = context
@@ -106,8 +120,9 @@ class Candidate:
             self.run_block(k, [])
 
 
-def time_calls(fn: Callable[[], Any], *, iters: int | None = None, seconds: float | None = None,
-               warmup: int = 10) -> np.ndarray:
+def time_calls(
+    fn: Callable[[], Any], *, iters: int | None = None, seconds: float | None = None, warmup: int = 10
+) -> np.ndarray:
     """Time ``fn`` alone: ``warmup`` untimed calls, then ``iters`` calls or as many as fit in ``seconds``.
 
     Returns:
@@ -145,9 +160,18 @@ def time_calls(fn: Callable[[], Any], *, iters: int | None = None, seconds: floa
             gc.enable()
 
 
-def time_interleaved(candidates: Sequence[Candidate], *, iters: int | None = None, seconds: float | None = None,
-                     warmup: int = 10, block: int | None = None, block_ms: float = 10.0, settle: int = 3,
-                     min_calls: int = 3, tick: Callable[[float], None] | None = None) -> list[np.ndarray]:
+def time_interleaved(
+    candidates: Sequence[Candidate],
+    *,
+    iters: int | None = None,
+    seconds: float | None = None,
+    warmup: int = 10,
+    block: int | None = None,
+    block_ms: float = 10.0,
+    settle: int = 3,
+    min_calls: int = 3,
+    tick: Callable[[float], None] | None = None,
+) -> list[np.ndarray]:
     """Time several candidates round-robin: each round runs one block of timed calls of each candidate, so slow
     drifts of a shared machine hit every candidate alike and their ratios stay fair. The order is shuffled every
     round (seeded), so no candidate always runs right after the same other one.
@@ -211,8 +235,9 @@ def time_interleaved(candidates: Sequence[Candidate], *, iters: int | None = Non
                 c.run_block(n, out)
             rounds += 1
             if rounds == 1 and block is None:  # re-size blocks from the first round's median calls
-                blocks = [_calls_in(block_ms, float(np.median(x))) if x else b for x, b in zip(samples, blocks,
-                                                                                                strict=True)]
+                blocks = [
+                    _calls_in(block_ms, float(np.median(x))) if x else b for x, b in zip(samples, blocks, strict=True)
+                ]
             fewest = min(len(s) for s in samples)
             if iters is not None:
                 frac = fewest / iters
@@ -250,6 +275,7 @@ def _check_budget(iters: int | None, seconds: float | None) -> None:
 
 
 # -- cold start and memory -------------------------------------------------------------------------------------
+
 
 def timed_ms(fn: Callable[[], Any]) -> tuple[Any, float]:
     """``fn()``'s result and its wall time in milliseconds."""

@@ -15,17 +15,29 @@ from rich.markup import escape
 from edgekit.cli.common import CheckpointOpt, TrustOpt, cli_errors, console, err_console
 from edgekit.core.errors import BadInput
 
-BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", "-b", help="Backend(s) for the artifacts, comma-separated (torch, torchscript, pt2, onnxruntime, "
-                            "tensorrt, ...), or auto: the fastest available per artifact. Default: each format's own.")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        "-b",
+        help="Backend(s) for the artifacts, comma-separated (torch, torchscript, pt2, onnxruntime, "
+        "tensorrt, ...), or auto: the fastest available per artifact. Default: each format's own.",
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="cpu or cuda.")]
 BatchOpt = Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated, e.g. 1,8,32.")]
 WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed calls per artifact and batch.")]
 ItersOpt = Annotated[int | None, typer.Option("--iters", help="Timed calls per artifact and batch.")]
-SecondsOpt = Annotated[float | None, typer.Option(
-    "--seconds", help="Timing budget per artifact and batch (default 2 s; the pipeline: 0.5 s).")]
-ThreadsOpt = Annotated[int | None, typer.Option(
-    "--threads", help="Intra-op threads for every backend (default: this machine's cores). Recorded in reports.")]
+SecondsOpt = Annotated[
+    float | None,
+    typer.Option("--seconds", help="Timing budget per artifact and batch (default 2 s; the pipeline: 0.5 s)."),
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", help="Intra-op threads for every backend (default: this machine's cores). Recorded in reports."
+    ),
+]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report (docs/bench-schema.md).")]
 MarkdownOpt = Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown report.")]
 HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report with charts.")]
@@ -53,8 +65,15 @@ def progress_bar(label: str) -> Iterator[Callable[[str, float], None]]:
     refresh then happens between timed calls, never during one)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                   TimeElapsedColumn(), console=err_console, auto_refresh=False, transient=True)
+    bar = Progress(
+        TextColumn("[bold]{task.fields[stage]}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err_console,
+        auto_refresh=False,
+        transient=True,
+    )
     task = bar.add_task(label, total=1.0, stage=label)
     last = [0.0]
 
@@ -71,9 +90,9 @@ def progress_bar(label: str) -> Iterator[Callable[[str, float], None]]:
 
 def show(report: dict[str, Any]) -> None:
     """The table, the picks and the notes on stdout."""
-    from edgekit.bench.report import notes, pipeline_lines, rich_table, summary_lines
-
     from rich.markup import escape
+
+    from edgekit.bench.report import notes, pipeline_lines, rich_table, summary_lines
 
     console.print(rich_table(report))
     for line in summary_lines(report) + pipeline_lines(report):
@@ -84,10 +103,14 @@ def show(report: dict[str, Any]) -> None:
 
 @cli_errors
 def bench(
-    targets: Annotated[list[str], typer.Argument(
-        metavar="MODEL_OR_ARTIFACTS...",
-        help="Artifacts (.onnx/.ts/.pt2/.engine) or directories written by edgekit export, and/or the MODEL they "
-             "came from (recipe, file.py:factory). A MODEL alone is exported here to every available format.")],
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="MODEL_OR_ARTIFACTS...",
+            help="Artifacts (.onnx/.ts/.pt2/.engine) or directories written by edgekit export, and/or the MODEL they "
+            "came from (recipe, file.py:factory). A MODEL alone is exported here to every available format.",
+        ),
+    ],
     backend: BackendOpt = None,
     device: DeviceOpt = "cpu",
     batch: BatchOpt = "1",
@@ -95,17 +118,26 @@ def bench(
     iters: ItersOpt = None,
     seconds: SecondsOpt = None,
     threads: ThreadsOpt = None,
-    recipe: Annotated[str | None, typer.Option(
-        "--recipe", help="Score every artifact with this recipe's metric on its val split.")] = None,
-    data: Annotated[Path | None, typer.Option(
-        "--data", help=".npz with one array per model input (+ optional labels): top-1 or MSE.")] = None,
+    recipe: Annotated[
+        str | None, typer.Option("--recipe", help="Score every artifact with this recipe's metric on its val split.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help=".npz with one array per model input (+ optional labels): top-1 or MSE."),
+    ] = None,
     checkpoint: CheckpointOpt = None,
     trust_checkpoint: TrustOpt = False,
-    precision: Annotated[str, typer.Option(
-        "--precision", help="On cuda, also run backends that derive reduced precision from the fp32 model "
-                            "(torch-cudagraph, tensorrt) at these, e.g. fp32,fp16.")] = "fp32",
-    no_interleave: Annotated[bool, typer.Option(
-        "--no-interleave", help="Time artifacts one after another instead of round-robin.")] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="On cuda, also run backends that derive reduced precision from the fp32 model "
+            "(torch-cudagraph, tensorrt) at these, e.g. fp32,fp16.",
+        ),
+    ] = "fp32",
+    no_interleave: Annotated[
+        bool, typer.Option("--no-interleave", help="Time artifacts one after another instead of round-robin.")
+    ] = False,
     json_path: JsonOpt = None,
     markdown: MarkdownOpt = None,
     html: HtmlOpt = None,
@@ -117,14 +149,25 @@ def bench(
 
     if recipe is not None and data is not None:
         raise BadInput("give --recipe or --data, not both")
-    config = BenchConfig(device=device, threads=threads, batches=parse_batches(batch), warmup=warmup, iters=iters,
-                         seconds=seconds, backend=backend, recipe=recipe, data=data, interleave=not no_interleave,
-                         precisions=tuple(p.strip() for p in precision.split(",") if p.strip()) or ("fp32",))
+    config = BenchConfig(
+        device=device,
+        threads=threads,
+        batches=parse_batches(batch),
+        warmup=warmup,
+        iters=iters,
+        seconds=seconds,
+        backend=backend,
+        recipe=recipe,
+        data=data,
+        interleave=not no_interleave,
+        precisions=tuple(p.strip() for p in precision.split(",") if p.strip()) or ("fp32",),
+    )
     config.validate()
     model, artifacts = split_refs(targets)
     with progress_bar("benchmarking") as update:
-        result = run_bench(model, artifacts, config, checkpoint=checkpoint, trust_checkpoint=trust_checkpoint,
-                           progress=update)
+        result = run_bench(
+            model, artifacts, config, checkpoint=checkpoint, trust_checkpoint=trust_checkpoint, progress=update
+        )
     report = result.to_json()
     show(report)
     for path in write_reports(report, json_path=json_path, markdown_path=markdown, html_path=html):
@@ -137,8 +180,8 @@ def doctor(
 ) -> None:
     """What this machine can do: Python, torch, GPU, ONNX Runtime providers that really work, TensorRT, pycuda,
     Jetson/DLA, and the export formats and backends available here."""
-    from edgekit.jobs.doctor import diagnose, render
     from edgekit.core.io import write_json
+    from edgekit.jobs.doctor import diagnose, render
 
     report = diagnose()
     for table in render(report):
@@ -152,8 +195,9 @@ def doctor(
 def pipeline(
     recipe: Annotated[str, typer.Argument(help="A recipe name (see edgekit recipes) or path.")],
     checkpoint: CheckpointOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output directory (default runs/RECIPE).")]
-    = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output directory (default runs/RECIPE).")
+    ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (default: the recipe's).")] = None,
     int8: Annotated[bool, typer.Option("--int8", help="Also quantize to INT8 and benchmark it.")] = False,
     device: DeviceOpt = "cpu",
@@ -172,20 +216,25 @@ def pipeline(
     config.validate()
     start = time.perf_counter()
     with progress_bar("pipeline") as update:
-        result = run_pipeline(recipe, checkpoint=checkpoint, out_dir=output, epochs=epochs, int8=int8,
-                              config=config, progress=update)
+        result = run_pipeline(
+            recipe, checkpoint=checkpoint, out_dir=output, epochs=epochs, int8=int8, config=config, progress=update
+        )
     show(result.report)
     for path in result.reports:
         console.print(f"wrote {path}")
     console.print(f"pipeline finished in {time.perf_counter() - start:.0f} s")
     errors = [r for r in result.exports if r.error is not None]
     if errors:  # a format that is available here failed to export: the job did not do what it promised
-        err_console.print(f"[bold red]error:[/] {escape(f'export {errors[0].format}: {errors[0].error}')}",
-                          soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(f'export {errors[0].format}: {errors[0].error}')}", soft_wrap=True
+        )
         raise typer.Exit(errors[0].error.exit_code)  # type: ignore[union-attr]
     failed = result.failed_verifications
     if failed:
         manifest = result.out_dir / "artifacts" / "manifest.json"
-        err_console.print(f"[bold red]error:[/] verification failed for {', '.join(failed)}: outputs differ from "
-                          f"eager beyond the recipe's tolerances (see {manifest})", soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] verification failed for {', '.join(failed)}: outputs differ from "
+            f"eager beyond the recipe's tolerances (see {manifest})",
+            soft_wrap=True,
+        )
         raise typer.Exit(1)

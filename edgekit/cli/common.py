@@ -52,15 +52,20 @@ def cli_errors(fn: F) -> F:
             if STATE["verbose"]:
                 traceback.print_exc(file=sys.stderr)
             what = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
-            err_console.print(f"[bold red]error:[/] {escape(what)}; check the path and its permissions",
-                              soft_wrap=True, emoji=False)
+            err_console.print(
+                f"[bold red]error:[/] {escape(what)}; check the path and its permissions", soft_wrap=True, emoji=False
+            )
             raise typer.Exit(2) from None
         except Exception as exc:  # an edgekit bug or a library failure: still one line, the traceback on demand
             if STATE["verbose"]:
                 traceback.print_exc(file=sys.stderr)
             first = one_line(exc, kind=False)
-            err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(first)}; rerun with "
-                              f"--verbose for the traceback and report it", soft_wrap=True, emoji=False)
+            err_console.print(
+                f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(first)}; rerun with "
+                f"--verbose for the traceback and report it",
+                soft_wrap=True,
+                emoji=False,
+            )
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -72,27 +77,55 @@ def fail(exit_code: int, message: str) -> None:
     raise typer.Exit(exit_code)
 
 
-ModelArg = Annotated[str, typer.Argument(
-    metavar="MODEL",
-    help="A recipe (cnn, recipes/cnn.py), path/file.py:factory or package.module:factory, or a .pt2/.ts/.pt file.")]
-CheckpointOpt = Annotated[Path | None, typer.Option(
-    "--checkpoint", "-c", help="state_dict (or a dict holding one) for a recipe or factory model.")]
-InputOpt = Annotated[list[str] | None, typer.Option(
-    "--input", "-i", help="NAME:DIMS[:DTYPE], repeatable, e.g. x:1x3x32x32 or ids:1x20:int64.")]
-DynamicOpt = Annotated[list[str] | None, typer.Option(
-    "--dynamic", help="NAME:AXIS to mark dynamic besides the batch axis (e.g. an RNN's time axis x:1).")]
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODEL",
+        help="A recipe (cnn, recipes/cnn.py), path/file.py:factory or package.module:factory, or a .pt2/.ts/.pt file.",
+    ),
+]
+CheckpointOpt = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", "-c", help="state_dict (or a dict holding one) for a recipe or factory model."),
+]
+InputOpt = Annotated[
+    list[str] | None,
+    typer.Option("--input", "-i", help="NAME:DIMS[:DTYPE], repeatable, e.g. x:1x3x32x32 or ids:1x20:int64."),
+]
+DynamicOpt = Annotated[
+    list[str] | None,
+    typer.Option("--dynamic", help="NAME:AXIS to mark dynamic besides the batch axis (e.g. an RNN's time axis x:1)."),
+]
 StaticOpt = Annotated[bool, typer.Option("--static", help="No dynamic axes at all, not even the batch.")]
-TrustOpt = Annotated[bool, typer.Option(
-    "--trust-checkpoint", help="Allow checkpoints holding arbitrary Python objects (full unpickling).")]
+TrustOpt = Annotated[
+    bool,
+    typer.Option("--trust-checkpoint", help="Allow checkpoints holding arbitrary Python objects (full unpickling)."),
+]
 AtolOpt = Annotated[float | None, typer.Option("--atol", help="Absolute tolerance (default: the recipe's).")]
 RtolOpt = Annotated[float | None, typer.Option("--rtol", help="Relative tolerance (default: the recipe's).")]
 SamplesOpt = Annotated[int, typer.Option("--samples", min=1, help="Random input draws per verified shape.")]
 
 
-def load(model: str, checkpoint: Path | None, inputs: list[str] | None, dynamic: list[str] | None, static: bool,
-         trust: bool, atol: float | None = None, rtol: float | None = None) -> Any:
+def load(
+    model: str,
+    checkpoint: Path | None,
+    inputs: list[str] | None,
+    dynamic: list[str] | None,
+    static: bool,
+    trust: bool,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> Any:
     """The :class:`~edgekit.core.model.LoadedModel` for the common options."""
     from edgekit.intake.load import load_model
 
-    return load_model(model, checkpoint=checkpoint, inputs=inputs or (), dynamic=dynamic or (), static=static,
-                      trust_checkpoint=trust, atol=atol, rtol=rtol)
+    return load_model(
+        model,
+        checkpoint=checkpoint,
+        inputs=inputs or (),
+        dynamic=dynamic or (),
+        static=static,
+        trust_checkpoint=trust,
+        atol=atol,
+        rtol=rtol,
+    )

@@ -8,15 +8,29 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from edgekit.cli.common import (AtolOpt, CheckpointOpt, DynamicOpt, InputOpt, ModelArg, RtolOpt, SamplesOpt,
-                                StaticOpt, TrustOpt, cli_errors, console, err_console, load)
+from edgekit.cli.common import (
+    AtolOpt,
+    CheckpointOpt,
+    DynamicOpt,
+    InputOpt,
+    ModelArg,
+    RtolOpt,
+    SamplesOpt,
+    StaticOpt,
+    TrustOpt,
+    cli_errors,
+    console,
+    err_console,
+    load,
+)
 
 
 @cli_errors
 def export(
     model: ModelArg,
-    format: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: torchscript,pt2,onnx,trt, or all.")]
-    = "torchscript,pt2,onnx",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="Comma-separated: torchscript,pt2,onnx,trt, or all.")
+    ] = "torchscript,pt2,onnx",
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path("out"),
     checkpoint: CheckpointOpt = None,
     input: InputOpt = None,
@@ -27,20 +41,27 @@ def export(
     rtol: RtolOpt = None,
     samples: SamplesOpt = 1,
     opset: Annotated[int, typer.Option(help="ONNX opset (TensorRT 10 parses <= 20).")] = 18,
-    exporter: Annotated[str, typer.Option(help="ONNX exporter: auto (dynamo, legacy on failure), dynamo, legacy.")]
-    = "auto",
+    exporter: Annotated[
+        str, typer.Option(help="ONNX exporter: auto (dynamo, legacy on failure), dynamo, legacy.")
+    ] = "auto",
 ) -> None:
     """Export MODEL to TorchScript / ExportedProgram / ONNX (/ TensorRT), verify each artifact against eager
     PyTorch at several input sizes, and write manifest.json. Exit 1 when a verification fails."""
+    from edgekit.artifacts.formats import parse_formats
     from edgekit.cli.render import export_table, verification_table
     from edgekit.export.driver import export_all
-    from edgekit.artifacts.formats import parse_formats
 
     formats = parse_formats(format)
     loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
     with console.status("exporting") as status:
-        results = export_all(loaded, formats, output, samples=samples, options={"opset": opset, "exporter": exporter},
-                             progress=lambda msg: status.update(msg))
+        results = export_all(
+            loaded,
+            formats,
+            output,
+            samples=samples,
+            options={"opset": opset, "exporter": exporter},
+            progress=lambda msg: status.update(msg),
+        )
     verified = [r.verification for r in results if r.verification is not None]
     if verified:
         console.print(verification_table(verified))
@@ -58,12 +79,18 @@ def exit_with(results: list) -> None:  # type: ignore[type-arg]
             raise typer.Exit(r.error.exit_code)
     for r in results:
         if r.verification is not None and r.verification.nondeterministic:
-            err_console.print(f"[yellow]warning:[/] {r.format}: eager PyTorch gives different outputs for the same "
-                              f"input (sampling or dropout in forward); outputs cannot be compared — deploy a "
-                              f"deterministic path (e.g. a VAE's mean)", soft_wrap=True)
+            err_console.print(
+                f"[yellow]warning:[/] {r.format}: eager PyTorch gives different outputs for the same "
+                f"input (sampling or dropout in forward); outputs cannot be compared — deploy a "
+                f"deterministic path (e.g. a VAE's mean)",
+                soft_wrap=True,
+            )
     failed = [r.format for r in results if r.verification is not None and r.status == "FAIL"]
     if failed:
-        err_console.print(f"[bold red]error:[/] verification failed for {', '.join(failed)}: outputs differ from "
-                          f"eager beyond atol/rtol (see the table); loosen --atol/--rtol only if the difference is "
-                          f"expected", soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] verification failed for {', '.join(failed)}: outputs differ from "
+            f"eager beyond atol/rtol (see the table); loosen --atol/--rtol only if the difference is "
+            f"expected",
+            soft_wrap=True,
+        )
         raise typer.Exit(1)

@@ -13,14 +13,14 @@ from edgekit.cli.bench import bench, doctor, pipeline
 from edgekit.cli.common import QUIET_LOGGERS, STATE
 from edgekit.cli.compare import compare
 from edgekit.cli.export import export
-from edgekit.cli.recipes import recipes, train
 from edgekit.cli.quant import qat, quantize
+from edgekit.cli.recipes import recipes, train
 from edgekit.cli.trt import build
 
 app = typer.Typer(
     name="edgekit",
     help="Take a PyTorch model to verified TorchScript / ExportedProgram / ONNX / TensorRT artifacts and benchmark "
-         "them. Exit codes: 0 ok, 1 verification or quality gate failed, 2 bad input, 3 backend unavailable.",
+    "them. Exit codes: 0 ok, 1 verification or quality gate failed, 2 bad input, 3 backend unavailable.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
@@ -36,8 +36,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     STATE["verbose"] = verbose
     if verbose:

@@ -13,8 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from edgekit.cli.common import (CheckpointOpt, DynamicOpt, InputOpt, ModelArg, StaticOpt, TrustOpt, cli_errors,
-                                console)
+from edgekit.cli.common import CheckpointOpt, DynamicOpt, InputOpt, ModelArg, StaticOpt, TrustOpt, cli_errors, console
 
 
 class Method(str, Enum):
@@ -29,15 +28,25 @@ class ConvTranspose(str, Enum):
 
 
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output directory.")]
-MaxDropOpt = Annotated[float | None, typer.Option(
-    "--max-drop", help="Exit 1 when INT8 loses more than this against fp32 on the validation split, in the recipe "
-                       "metric's units (top1 0.01 = one point).")]
-RecipeOpt = Annotated[str | None, typer.Option(
-    "--recipe", "-r", help="Recipe whose data and metric to use (default: MODEL's own recipe).")]
-ConvTransposeOpt = Annotated[ConvTranspose, typer.Option(
-    "--conv-transpose", help="ConvTranspose layers: int8 with per-tensor weights, or kept float.")]
-SkipOpt = Annotated[list[str] | None, typer.Option(
-    "--skip", help="Module name to keep float (repeatable), e.g. --skip features.0.")]
+MaxDropOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-drop",
+        help="Exit 1 when INT8 loses more than this against fp32 on the validation split, in the recipe "
+        "metric's units (top1 0.01 = one point).",
+    ),
+]
+RecipeOpt = Annotated[
+    str | None,
+    typer.Option("--recipe", "-r", help="Recipe whose data and metric to use (default: MODEL's own recipe)."),
+]
+ConvTransposeOpt = Annotated[
+    ConvTranspose,
+    typer.Option("--conv-transpose", help="ConvTranspose layers: int8 with per-tensor weights, or kept float."),
+]
+SkipOpt = Annotated[
+    list[str] | None, typer.Option("--skip", help="Module name to keep float (repeatable), e.g. --skip features.0.")
+]
 SeedOpt = Annotated[int, typer.Option(help="Seed (fp32 training when no --checkpoint, shuffling).")]
 
 
@@ -71,9 +80,21 @@ def qat(
     from edgekit.quant.qat import run_qat
 
     with console.status("quantization-aware training"):
-        report = run_qat(model, output, recipe_ref=recipe, checkpoint=checkpoint, epochs=epochs, lr=lr,
-                         max_drop=max_drop, policy=_policy(conv_transpose, skip), inputs=tuple(input or ()),
-                         dynamic=tuple(dynamic or ()), static=static, trust_checkpoint=trust_checkpoint, seed=seed)
+        report = run_qat(
+            model,
+            output,
+            recipe_ref=recipe,
+            checkpoint=checkpoint,
+            epochs=epochs,
+            lr=lr,
+            max_drop=max_drop,
+            policy=_policy(conv_transpose, skip),
+            inputs=tuple(input or ()),
+            dynamic=tuple(dynamic or ()),
+            static=static,
+            trust_checkpoint=trust_checkpoint,
+            seed=seed,
+        )
     if report is not None:
         _print(report)
 
@@ -85,8 +106,10 @@ def quantize(
     method: Annotated[Method, typer.Option("--method", help="Activation range calibrator.")] = Method.minmax,
     max_drop: MaxDropOpt = None,
     output: OutputOpt = Path("out"),
-    data: Annotated[Path | None, typer.Option(
-        "--data", help=".npz with one array per model input (default: the recipe's training split).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help=".npz with one array per model input (default: the recipe's training split)."),
+    ] = None,
     recipe: RecipeOpt = None,
     checkpoint: CheckpointOpt = None,
     conv_transpose: ConvTransposeOpt = ConvTranspose.per_tensor,
@@ -103,10 +126,22 @@ def quantize(
     from edgekit.quant.ptq import run_ptq
 
     with console.status(f"calibrating ({method.value}, {calibrate} batches)"):
-        report = run_ptq(model, output, calibrate_batches=calibrate, method=method.value, data_file=data,
-                         recipe_ref=recipe, checkpoint=checkpoint, max_drop=max_drop,
-                         policy=_policy(conv_transpose, skip), inputs=tuple(input or ()),
-                         dynamic=tuple(dynamic or ()), static=static, trust_checkpoint=trust_checkpoint, seed=seed)
+        report = run_ptq(
+            model,
+            output,
+            calibrate_batches=calibrate,
+            method=method.value,
+            data_file=data,
+            recipe_ref=recipe,
+            checkpoint=checkpoint,
+            max_drop=max_drop,
+            policy=_policy(conv_transpose, skip),
+            inputs=tuple(input or ()),
+            dynamic=tuple(dynamic or ()),
+            static=static,
+            trust_checkpoint=trust_checkpoint,
+            seed=seed,
+        )
     _print(report)
 
 
@@ -123,8 +158,10 @@ def _print(report: dict[str, Any]) -> None:
         for k in report["metrics"]["fp32"]:
             table.add_row(k, *(f"{report['metrics'][r].get(k, float('nan')):.4f}" for r in runs))
         console.print(table)
-        console.print(f"gate: {report['gate']['status']}" + (f" ({report['gate']['message']})"
-                                                              if "message" in report["gate"] else ""))
+        console.print(
+            f"gate: {report['gate']['status']}"
+            + (f" ({report['gate']['message']})" if "message" in report["gate"] else "")
+        )
     for a in report["artifacts"].values():
         console.print(escape(f"{a['path']}  [{a['backend']}]  verification: {a['verification']}"))
     for title, layers in (("quantized layers", report["quantized_layers"]), ("float layers", report["float_layers"])):

@@ -30,8 +30,10 @@ def train(
     seconds = time.perf_counter() - start
     save_checkpoint(model, output, rec, metrics)
     shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k not in ("train_seconds", "params"))
-    console.print(f"{rec.name}: {shown} (validation; {int(metrics.get('params', 0)):,} parameters, trained in "
-                  f"{seconds:.1f} s) -> {output}")
+    console.print(
+        f"{rec.name}: {shown} (validation; {int(metrics.get('params', 0)):,} parameters, trained in "
+        f"{seconds:.1f} s) -> {output}"
+    )
 
 
 @cli_errors
@@ -46,7 +48,9 @@ def recipes() -> None:
         table.add_column(col)
     for name in recipe_names():
         r = get_recipe(name)
-        inputs = ", ".join(f"{s.name}:{'x'.join(map(str, s.shape))}" + (f":{s.dtype}" if s.dtype != "float32" else "")
-                           for s in r.inputs)
+        inputs = ", ".join(
+            f"{s.name}:{'x'.join(map(str, s.shape))}" + (f":{s.dtype}" if s.dtype != "float32" else "")
+            for s in r.inputs
+        )
         table.add_row(name, r.description, inputs, ", ".join(r.outputs), r.task.metric)
     console.print(table)

@@ -25,8 +25,16 @@ def verification_table(verifications: Sequence[Any], title: str = "Verification 
             if c.error:
                 table.add_row(name, v.backend, c.label, "-", "-", "-", "-", f"[red]error[/]: {c.error[:90]}")
             for o in c.outputs:
-                table.add_row(name, v.backend, c.label, o.name, f"{o.max_abs:.2e}", f"{o.max_rel:.2e}",
-                              f"{o.cosine:.6f}", "[green]pass[/]" if o.passed else f"[red]FAIL[/] {o.note}")
+                table.add_row(
+                    name,
+                    v.backend,
+                    c.label,
+                    o.name,
+                    f"{o.max_abs:.2e}",
+                    f"{o.max_rel:.2e}",
+                    f"{o.cosine:.6f}",
+                    "[green]pass[/]" if o.passed else f"[red]FAIL[/] {o.note}",
+                )
     return table
 
 
@@ -41,7 +49,12 @@ def export_table(results: Sequence[Any]) -> Table:
         if r.error is not None:
             table.add_row(r.format, "-", exporter, "-", "-", f"[red]{type(r.error).__name__}[/]: {str(r.error)[:80]}")
             continue
-        table.add_row(r.format, r.path.name if r.path else "-", str(exporter),
-                      f"{v.max_abs:.2e}" if v else "-", str(len(v.checks)) if v else "-",
-                      status_text(r.status, r.details.get("frozen_axes", ())))
+        table.add_row(
+            r.format,
+            r.path.name if r.path else "-",
+            str(exporter),
+            f"{v.max_abs:.2e}" if v else "-",
+            str(len(v.checks)) if v else "-",
+            status_text(r.status, r.details.get("frozen_axes", ())),
+        )
     return table

@@ -31,31 +31,59 @@ def build(
     opt_shape: Annotated[list[str] | None, typer.Option("--opt-shape", help=f"profile optimum: {SHAPE_HELP}")] = None,
     max_shape: Annotated[list[str] | None, typer.Option("--max-shape", help=f"profile maximum: {SHAPE_HELP}")] = None,
     workspace: Annotated[int | None, typer.Option(help="workspace pool limit in MiB [default: TensorRT's]")] = None,
-    precision: Annotated[Precision, typer.Option(help="fp32 | fp16 | int8 (TensorRT 11: fp16 converts the graph)")]
-    = Precision.fp32,
-    timing_cache: Annotated[Path | None, typer.Option(help="timing cache file, reused and updated across builds")]
-    = None,
+    precision: Annotated[
+        Precision, typer.Option(help="fp32 | fp16 | int8 (TensorRT 11: fp16 converts the graph)")
+    ] = Precision.fp32,
+    timing_cache: Annotated[
+        Path | None, typer.Option(help="timing cache file, reused and updated across builds")
+    ] = None,
     dla_core: Annotated[int | None, typer.Option(help="build for this DLA core (Jetson); fp16/int8 only")] = None,
-    gpu_fallback: Annotated[bool, typer.Option(help="with --dla-core, let layers DLA cannot run fall back to the "
-                                                     "GPU (the report lists them)")] = True,
+    gpu_fallback: Annotated[
+        bool,
+        typer.Option(help="with --dla-core, let layers DLA cannot run fall back to the GPU (the report lists them)"),
+    ] = True,
     tf32: Annotated[bool, typer.Option(help="allow TF32 in fp32 builds (off: fp32 matches eager)")] = False,
     cache: Annotated[bool, typer.Option(help="reuse an identical engine from the engine cache")] = True,
-    fallback: Annotated[bool, typer.Option(help="without TensorRT/pycuda/GPU, say what runs the ONNX instead "
-                                                 "(ONNX Runtime CUDA or CPU EP) and exit 0")] = False,
+    fallback: Annotated[
+        bool,
+        typer.Option(
+            help="without TensorRT/pycuda/GPU, say what runs the ONNX instead (ONNX Runtime CUDA or CPU EP) and exit 0"
+        ),
+    ] = False,
 ) -> None:
     """Build a TensorRT engine from an ONNX file (parse, profile, precision, timing cache, DLA), cached.
 
     Exit 3 with the missing piece (TensorRT, pycuda or a GPU) unless --fallback is given.
     """
-    _build(model, output or model.with_suffix(".engine"), min_shape or [], opt_shape or [], max_shape or [],
-           workspace=workspace, precision=precision.value, timing_cache=timing_cache, dla_core=dla_core,
-           gpu_fallback=gpu_fallback, tf32=tf32, use_cache=cache, fallback=fallback)
+    _build(
+        model,
+        output or model.with_suffix(".engine"),
+        min_shape or [],
+        opt_shape or [],
+        max_shape or [],
+        workspace=workspace,
+        precision=precision.value,
+        timing_cache=timing_cache,
+        dla_core=dla_core,
+        gpu_fallback=gpu_fallback,
+        tf32=tf32,
+        use_cache=cache,
+        fallback=fallback,
+    )
 
 
-def _build(model: Path, output: Path, min_shape: list[str], opt_shape: list[str], max_shape: list[str], *,
-           fallback: bool, **options: Any) -> None:
-    from edgekit.core.errors import BadInput
+def _build(
+    model: Path,
+    output: Path,
+    min_shape: list[str],
+    opt_shape: list[str],
+    max_shape: list[str],
+    *,
+    fallback: bool,
+    **options: Any,
+) -> None:
     from edgekit.backends.trt.fallback import decide
+    from edgekit.core.errors import BadInput
 
     if not model.is_file():
         raise BadInput(f"'{model}' does not exist; expected an ONNX file (edgekit export MODEL --format onnx)")
@@ -65,8 +93,7 @@ def _build(model: Path, output: Path, min_shape: list[str], opt_shape: list[str]
         return
     from edgekit.backends.trt.build import build_engine
 
-    details = build_engine(model, output, min_shapes=min_shape, opt_shapes=opt_shape, max_shapes=max_shape,
-                           **options)
+    details = build_engine(model, output, min_shapes=min_shape, opt_shapes=opt_shape, max_shapes=max_shape, **options)
     for line in summary_lines(details):
         console.print(line, markup=False)
 
@@ -78,8 +105,9 @@ def _report_fallback(model: Path, why: str, backend: str, device: str) -> None:
     with create_runner(backend, model, device=device) as runner:
         providers = runner.details.get("providers", [])
     console.print(f"no engine written: {why}", markup=False)
-    console.print(f"{model} loads in {backend} on {device} (providers {providers}); run it with --backend {backend}",
-                  markup=False)
+    console.print(
+        f"{model} loads in {backend} on {device} (providers {providers}); run it with --backend {backend}", markup=False
+    )
 
 
 def summary_lines(details: dict[str, Any]) -> list[str]:
@@ -88,11 +116,15 @@ def summary_lines(details: dict[str, Any]) -> list[str]:
     build = details.get("build") or {}
     lines = [
         f"engine: {details.get('engine')} ({'from the engine cache' if cache.get('hit') else 'built'}"
-        + (f" in {build.get('seconds')} s" if build.get("seconds") is not None else "") + ")",
+        + (f" in {build.get('seconds')} s" if build.get("seconds") is not None else "")
+        + ")",
         f"TensorRT {details.get('trt_version')} on {details.get('gpu')}",
         f"precision: {(details.get('precision') or {}).get('description')}",
-        "profile: " + "; ".join(f"{n}: {_dims(r['min'], 'min')}, {_dims(r['opt'], 'opt')}, {_dims(r['max'], 'max')}"
-                                for n, r in (details.get("profiles") or {}).items()),
+        "profile: "
+        + "; ".join(
+            f"{n}: {_dims(r['min'], 'min')}, {_dims(r['opt'], 'opt')}, {_dims(r['max'], 'max')}"
+            for n, r in (details.get("profiles") or {}).items()
+        ),
     ]
     parse = details.get("parse") or {}
     if parse.get("fp16_converter"):
@@ -102,8 +134,10 @@ def summary_lines(details: dict[str, Any]) -> list[str]:
     dla = details.get("dla")
     if dla:
         gpu_layers = dla.get("gpu_layers") or []
-        lines.append(f"DLA core {dla['core']}: {dla['layers'] - len(gpu_layers)} of {dla['layers']} layers on DLA; "
-                     f"on the GPU: " + (", ".join(f"{g['layer']} ({g['type']})" for g in gpu_layers) or "none"))
+        lines.append(
+            f"DLA core {dla['core']}: {dla['layers'] - len(gpu_layers)} of {dla['layers']} layers on DLA; "
+            f"on the GPU: " + (", ".join(f"{g['layer']} ({g['type']})" for g in gpu_layers) or "none")
+        )
     lines.append(f"sidecar: {details.get('engine')}.json")
     return lines
 

@@ -116,8 +116,10 @@ def probe_outputs(module: nn.Module, inputs: Sequence[InputSpec], names: Sequenc
             out = module(*args)
     except Exception as exc:  # the user's model: any failure means the inputs don't fit it
         shapes = ", ".join(f"{s.name}:{'x'.join(map(str, s.shape))}:{s.dtype}" for s in inputs)
-        raise BadInput(f"the model failed on example inputs ({shapes}): {type(exc).__name__}: {exc}; "
-                       f"check --input names, shapes and dtypes match forward()") from exc
+        raise BadInput(
+            f"the model failed on example inputs ({shapes}): {type(exc).__name__}: {exc}; "
+            f"check --input names, shapes and dtypes match forward()"
+        ) from exc
     found = output_names_of(out)
     if names is None:
         return found

@@ -55,8 +55,7 @@ class InputSpec:
         return rng.standard_normal(shape).astype(self.dtype)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
-                "dynamic_axes": list(self.dynamic)}
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "dynamic_axes": list(self.dynamic)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> InputSpec:
@@ -87,8 +86,10 @@ def parse_input(text: str, static: bool = False) -> InputSpec:
         raise BadInput(f"bad --input '{text}': every dimension must be >= 1, got {shape}")
     dtype = parts[2] if len(parts) == 3 else "float32"
     if dtype not in DTYPES:
-        raise BadInput(f"bad --input '{text}': unknown dtype '{dtype}', expected one of "
-                       f"{', '.join(DTYPES)}.{suggest(dtype, DTYPES)}")
+        raise BadInput(
+            f"bad --input '{text}': unknown dtype '{dtype}', expected one of "
+            f"{', '.join(DTYPES)}.{suggest(dtype, DTYPES)}"
+        )
     return InputSpec(name, shape, dtype, dynamic=() if static else (0,))
 
 
@@ -105,13 +106,17 @@ def apply_dynamic(specs: Sequence[InputSpec], marks: Iterable[str], static: bool
         if not name or not axis.lstrip("-").isdigit():
             raise BadInput(f"bad --dynamic '{mark}': expected NAME:AXIS, e.g. --dynamic x:1")
         if name not in by_name:
-            raise BadInput(f"bad --dynamic '{mark}': no input named '{name}'; inputs are "
-                           f"{', '.join(by_name)}.{suggest(name, by_name)}")
+            raise BadInput(
+                f"bad --dynamic '{mark}': no input named '{name}'; inputs are "
+                f"{', '.join(by_name)}.{suggest(name, by_name)}"
+            )
         rank = len(by_name[name].shape)
         ax = int(axis)
         if not -rank <= ax < rank:
-            raise BadInput(f"bad --dynamic '{mark}': axis {ax} is out of range for rank-{rank} input "
-                           f"'{name}' (shape {by_name[name].shape})")
+            raise BadInput(
+                f"bad --dynamic '{mark}': axis {ax} is out of range for rank-{rank} input "
+                f"'{name}' (shape {by_name[name].shape})"
+            )
         extra.setdefault(name, set()).add(ax % rank)
     out = []
     for s in specs:
@@ -133,8 +138,9 @@ def freeze_axes(specs: Sequence[InputSpec], frozen: Iterable[str]) -> list[Input
     return out
 
 
-def random_inputs(specs: Sequence[InputSpec], sizes: dict[str, dict[int, int]] | None = None,
-                  seed: int = 0) -> dict[str, np.ndarray]:
+def random_inputs(
+    specs: Sequence[InputSpec], sizes: dict[str, dict[int, int]] | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Random inputs for ``specs``; ``sizes`` overrides axis sizes per input (name -> axis -> size)."""
     rng = np.random.default_rng(seed)
     sizes = sizes or {}

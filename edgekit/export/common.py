@@ -37,4 +37,3 @@ def quiet_export() -> Iterator[io.StringIO]:
         finally:
             for lg, level in zip(loggers, levels, strict=True):
                 lg.setLevel(level)
-

@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.core.errors import BadInput, EdgekitError
 from edgekit.artifacts.formats import FormatInfo
+from edgekit.artifacts.verify import Verification, verify_artifact
+from edgekit.core.errors import BadInput, EdgekitError
 from edgekit.core.io import sha256, write_json
 from edgekit.core.model import LoadedModel
 from edgekit.core.spec import freeze_axes
-from edgekit.artifacts.verify import Verification, verify_artifact
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
@@ -37,9 +37,16 @@ class ExportResult:
         return self.verification.status if self.verification else "not verified"
 
 
-def export_all(model: LoadedModel, formats: Sequence[FormatInfo], out_dir: Path, *, stem: str = "model",
-               samples: int = 1, options: dict[str, Any] | None = None,
-               progress: Callable[[str], None] | None = None) -> list[ExportResult]:
+def export_all(
+    model: LoadedModel,
+    formats: Sequence[FormatInfo],
+    out_dir: Path,
+    *,
+    stem: str = "model",
+    samples: int = 1,
+    options: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[ExportResult]:
     """Export ``model`` to every format in ``out_dir``, verify each artifact, and write the manifest.
 
     A format that fails (unsupported operator, unavailable backend) is reported in its result and the others go on;
@@ -58,8 +65,7 @@ def export_all(model: LoadedModel, formats: Sequence[FormatInfo], out_dir: Path,
     return results
 
 
-def _export_one(model: LoadedModel, fmt: FormatInfo, path: Path, samples: int,
-                options: dict[str, Any]) -> ExportResult:
+def _export_one(model: LoadedModel, fmt: FormatInfo, path: Path, samples: int, options: dict[str, Any]) -> ExportResult:
     from edgekit.core.errors import BackendUnavailable
 
     reason = fmt.unavailable_reason()
@@ -128,8 +134,11 @@ def write_manifest(model: LoadedModel, results: Sequence[ExportResult], out_dir:
         "schema": MANIFEST_SCHEMA,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
-        "model": {"source": model.source, "recipe": model.recipe.name if model.recipe else None,
-                  "checkpoint": model.checkpoint},
+        "model": {
+            "source": model.source,
+            "recipe": model.recipe.name if model.recipe else None,
+            "checkpoint": model.checkpoint,
+        },
         "inputs": [s.to_json() for s in model.inputs],
         "outputs": output_specs(model),
         "tolerances": {"atol": model.atol, "rtol": model.rtol},

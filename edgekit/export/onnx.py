@@ -15,10 +15,10 @@ from typing import Any
 import torch
 
 from edgekit.core.errors import BadInput, one_line
-from edgekit.export.common import export_example, quiet_export
 from edgekit.core.io import temp_path
 from edgekit.core.model import LoadedModel
 from edgekit.core.spec import dynamic_dims
+from edgekit.export.common import export_example, quiet_export
 
 DEFAULT_OPSET = 18
 MAX_OPSET = 20  # TensorRT 10.0 parses opsets 9-20
@@ -34,8 +34,9 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def export_onnx(model: LoadedModel, path: Path, opset: int = DEFAULT_OPSET, exporter: str = "auto",
-                **_: Any) -> dict[str, Any]:
+def export_onnx(
+    model: LoadedModel, path: Path, opset: int = DEFAULT_OPSET, exporter: str = "auto", **_: Any
+) -> dict[str, Any]:
     """Export ``model`` to ``path`` (atomically) and return details for the manifest.
 
     Args:
@@ -46,8 +47,9 @@ def export_onnx(model: LoadedModel, path: Path, opset: int = DEFAULT_OPSET, expo
         BadInput: a bad opset, or no exporter could produce a valid file (both reasons given).
     """
     if not 7 <= opset <= MAX_OPSET:
-        raise BadInput(f"opset {opset} is outside the band TensorRT 10 parses; expected 7..{MAX_OPSET} (default "
-                       f"{DEFAULT_OPSET})")
+        raise BadInput(
+            f"opset {opset} is outside the band TensorRT 10 parses; expected 7..{MAX_OPSET} (default {DEFAULT_OPSET})"
+        )
     order = {"auto": ["dynamo", "legacy"], "dynamo": ["dynamo"], "legacy": ["legacy"]}.get(exporter)
     if order is None:
         raise BadInput(f"unknown exporter '{exporter}'; expected auto, dynamo or legacy")
@@ -79,9 +81,17 @@ def _dynamo(model: LoadedModel, path: Path, opset: int) -> None:
 
     with quiet_export(), torch.no_grad():
         try:
-            program = torch.onnx.export(model.module, export_example(model), dynamo=True, opset_version=opset,
-                                        input_names=model.input_names, output_names=model.outputs,
-                                        dynamic_shapes=dynamic_shapes(model), optimize=True, verbose=False)
+            program = torch.onnx.export(
+                model.module,
+                export_example(model),
+                dynamo=True,
+                opset_version=opset,
+                input_names=model.input_names,
+                output_names=model.outputs,
+                dynamic_shapes=dynamic_shapes(model),
+                optimize=True,
+                verbose=False,
+            )
             if program is None:
                 raise RuntimeError("the exporter returned no program")
             program.save(str(path), external_data=False)
@@ -104,8 +114,9 @@ def _ensure_opset(path: Path, opset: int) -> None:
         converted = version_converter.convert_version(model, opset)
         onnx.checker.check_model(converted, full_check=True)
     except Exception as exc:  # the converter raises assorted errors on ops it cannot rewrite
-        raise BadInput(f"produced opset {found}, and converting it to opset {opset} failed ({one_line(exc, 120)})"
-                       ) from exc
+        raise BadInput(
+            f"produced opset {found}, and converting it to opset {opset} failed ({one_line(exc, 120)})"
+        ) from exc
     onnx.save(converted, str(path))
 
 
@@ -120,9 +131,17 @@ def _legacy(model: LoadedModel, path: Path, opset: int) -> None:
         axes.setdefault(out, {0: "batch"}) if any(0 in s.dynamic for s in model.inputs) else None
     with quiet_export(), torch.no_grad():
         try:
-            torch.onnx.export(model.module, export_example(model), str(path), dynamo=False, opset_version=opset,
-                              input_names=model.input_names, output_names=model.outputs, dynamic_axes=axes,
-                              do_constant_folding=True)
+            torch.onnx.export(
+                model.module,
+                export_example(model),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=model.input_names,
+                output_names=model.outputs,
+                dynamic_axes=axes,
+                do_constant_folding=True,
+            )
         except Exception as exc:  # names the unsupported aten op when there is one
             raise BadInput(one_line(exc)) from exc
 
@@ -147,8 +166,8 @@ def check_onnx(path: Path) -> None:
 def quick_check(model: LoadedModel, path: Path) -> str | None:
     """Run the file in ONNX Runtime at every verification shape against eager; ``None`` when it agrees.
     A nondeterministic model is not judged here (both exporters would fail it)."""
-    from edgekit.backends.onnxruntime_runner import OnnxRuntimeRunner
     from edgekit.artifacts.verify import verify_runner
+    from edgekit.backends.onnxruntime_runner import OnnxRuntimeRunner
 
     try:
         with OnnxRuntimeRunner(path, threads=1) as runner:

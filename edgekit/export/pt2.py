@@ -8,9 +8,9 @@ from typing import Any
 import torch
 
 from edgekit.core.errors import BadInput, one_line
-from edgekit.export.common import export_example, quiet_export
 from edgekit.core.io import atomic_path
 from edgekit.core.model import LoadedModel
+from edgekit.export.common import export_example, quiet_export
 
 
 def unavailable_reason() -> str | None:
@@ -43,18 +43,22 @@ def export_program(model: LoadedModel) -> tuple[torch.export.ExportedProgram, li
         except Exception as exc:  # torch.export raises many types (UserError, constraint violations ...)
             first = exc
         try:
-            program = torch.export.export(model.module, example, dynamic_shapes=dynamic_shapes(model, "AUTO"),
-                                          strict=False)
+            program = torch.export.export(
+                model.module, example, dynamic_shapes=dynamic_shapes(model, "AUTO"), strict=False
+            )
         except Exception:  # the first failure is the one worth reporting
-            raise BadInput(f"torch.export failed: {one_line(first)}; check that forward has no data-dependent "
-                           f"control flow, or mark fewer axes dynamic (--static)") from first
+            raise BadInput(
+                f"torch.export failed: {one_line(first)}; check that forward has no data-dependent "
+                f"control flow, or mark fewer axes dynamic (--static)"
+            ) from first
     return program, frozen_axes(program, model)
 
 
 def frozen_axes(program: torch.export.ExportedProgram, model: LoadedModel) -> list[str]:
     """Requested dynamic axes that ``program`` holds static, as ``NAME:AXIS``."""
-    placeholders = [n for n in program.graph.nodes
-                    if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    placeholders = [
+        n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs
+    ]
     frozen = []
     for spec, node in zip(model.inputs, placeholders, strict=False):
         shape = node.meta["val"].shape

@@ -9,17 +9,19 @@ from typing import Any
 import torch
 
 from edgekit.core.errors import BadInput, one_line
-from edgekit.export.common import export_example, quiet_export
 from edgekit.core.io import atomic_path
 from edgekit.core.model import LoadedModel
+from edgekit.export.common import export_example, quiet_export
 
 
 def unavailable_reason() -> str | None:
     """None when this torch still has ``torch.jit.trace`` and ``torch.jit.save``."""
     jit = getattr(torch, "jit", None)
     if jit is None or not hasattr(jit, "trace") or not hasattr(jit, "save"):
-        return (f"this torch ({torch.__version__}) has no TorchScript (torch.jit.trace/save); use --format pt2 "
-                f"(torch.export) instead")
+        return (
+            f"this torch ({torch.__version__}) has no TorchScript (torch.jit.trace/save); use --format pt2 "
+            f"(torch.export) instead"
+        )
     return None
 
 
@@ -34,8 +36,10 @@ def export_torchscript(model: LoadedModel, path: Path, **_: Any) -> dict[str, An
         try:
             traced = torch.jit.trace(model.module, example, check_trace=False, strict=False)
         except Exception as exc:  # tracing surfaces whatever the user's forward raises
-            raise BadInput(f"TorchScript tracing failed: {one_line(exc)}; the model may use Python control flow "
-                           f"on tensor values; try --format pt2,onnx") from exc
+            raise BadInput(
+                f"TorchScript tracing failed: {one_line(exc)}; the model may use Python control flow "
+                f"on tensor values; try --format pt2,onnx"
+            ) from exc
         with atomic_path(path) as tmp:
             torch.jit.save(traced, str(tmp))
     return {"method": "torch.jit.trace"}

@@ -1,4 +1,5 @@
-"""``--format trt``: the ONNX export, then a TensorRT engine built from it (:func:`edgekit.backends.trt.build.build_engine`).
+"""``--format trt``: the ONNX export, then a TensorRT engine built from it
+(:func:`edgekit.backends.trt.build.build_engine`).
 
 Exporting and building are two steps composed here, so the TensorRT backend never imports an exporter.
 """
@@ -48,10 +49,24 @@ def export_engine(model: LoadedModel, path: Path, **options: Any) -> dict[str, A
     specs, frozen = align_with_onnx(model.inputs, onnx_path)
     if frozen:  # the exporter froze these axes: the engine can only be built and verified at their size
         details["frozen_axes"] = frozen
-    profile = derive_profile(specs, min_shapes=options.pop("min_shapes", ()),
-                             opt_shapes=options.pop("opt_shapes", ()), max_shapes=options.pop("max_shapes", ()))
-    known = {"precision", "workspace", "timing_cache", "dla_core", "gpu_fallback", "tf32", "fp16_converter",
-             "cache_dir", "use_cache", "inspect"}
+    profile = derive_profile(
+        specs,
+        min_shapes=options.pop("min_shapes", ()),
+        opt_shapes=options.pop("opt_shapes", ()),
+        max_shapes=options.pop("max_shapes", ()),
+    )
+    known = {
+        "precision",
+        "workspace",
+        "timing_cache",
+        "dla_core",
+        "gpu_fallback",
+        "tf32",
+        "fp16_converter",
+        "cache_dir",
+        "use_cache",
+        "inspect",
+    }
     build_opts = {k: v for k, v in options.items() if k in known}
     details.update(build.build_engine(onnx_path, path, profiles=profile, **build_opts))
     return details

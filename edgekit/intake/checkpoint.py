@@ -31,14 +31,19 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> dict[str, torch.Te
         obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
         if "global" not in str(exc).lower():  # not a refused class: the file itself is unreadable
-            raise BadInput(f"cannot read checkpoint '{path}': {_reason(exc)}; expected a file written by "
-                           f"torch.save") from exc
-        raise BadInput(f"checkpoint '{path}' holds Python objects beyond tensors, which weights_only loading "
-                       f"refuses ({_reason(exc)}); if you trust this file, pass "
-                       f"--trust-checkpoint") from exc
+            raise BadInput(
+                f"cannot read checkpoint '{path}': {_reason(exc)}; expected a file written by torch.save"
+            ) from exc
+        raise BadInput(
+            f"checkpoint '{path}' holds Python objects beyond tensors, which weights_only loading "
+            f"refuses ({_reason(exc)}); if you trust this file, pass "
+            f"--trust-checkpoint"
+        ) from exc
     except Exception as exc:  # torch.load raises many types for a corrupt file
-        raise BadInput(f"cannot read checkpoint '{path}': {type(exc).__name__}: {str(exc)[:200]}; "
-                       f"expected a file written by torch.save") from exc
+        raise BadInput(
+            f"cannot read checkpoint '{path}': {type(exc).__name__}: {str(exc)[:200]}; "
+            f"expected a file written by torch.save"
+        ) from exc
     return _state_dict_of(obj, path)
 
 
@@ -59,8 +64,10 @@ def _state_dict_of(obj: Any, path: Path) -> dict[str, torch.Tensor]:
             if key in obj:
                 return _state_dict_of(obj[key], path)
         keys = ", ".join(map(str, list(obj)[:8]))
-        raise BadInput(f"checkpoint '{path}' is a dict without a state_dict (keys: {keys}); expected tensors "
-                       f"or one of the keys {', '.join(STATE_KEYS)}")
+        raise BadInput(
+            f"checkpoint '{path}' is a dict without a state_dict (keys: {keys}); expected tensors "
+            f"or one of the keys {', '.join(STATE_KEYS)}"
+        )
     raise BadInput(f"checkpoint '{path}' holds a {type(obj).__name__}; expected a state_dict or a dict holding one")
 
 
@@ -75,12 +82,20 @@ def apply_checkpoint(module: nn.Module, state: dict[str, torch.Tensor], path: st
         state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel/DDP
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    misshaped = [f"{k} (model {tuple(own[k].shape)}, checkpoint {tuple(state[k].shape)})"
-                 for k in own if k in state and own[k].shape != state[k].shape]
+    misshaped = [
+        f"{k} (model {tuple(own[k].shape)}, checkpoint {tuple(state[k].shape)})"
+        for k in own
+        if k in state and own[k].shape != state[k].shape
+    ]
     if missing or unexpected or misshaped:
-        parts = [f"{label}: {', '.join(items[:10])}{' ...' if len(items) > 10 else ''}"
-                 for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
-                 if items]
-        raise BadInput(f"checkpoint '{path}' does not fit the model; " + "; ".join(parts)
-                       + "; check that the checkpoint was saved from this architecture")
+        parts = [
+            f"{label}: {', '.join(items[:10])}{' ...' if len(items) > 10 else ''}"
+            for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+            if items
+        ]
+        raise BadInput(
+            f"checkpoint '{path}' does not fit the model; "
+            + "; ".join(parts)
+            + "; check that the checkpoint was saved from this architecture"
+        )
     module.load_state_dict(state)

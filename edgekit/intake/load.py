@@ -21,11 +21,11 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from edgekit.intake.checkpoint import apply_checkpoint, read_checkpoint
 from edgekit.core.errors import BadInput
 from edgekit.core.model import DEFAULT_ATOL, DEFAULT_RTOL, FlatOutputs, LoadedModel, probe_outputs
-from edgekit.training.recipe import _import_path, get_recipe, is_recipe_ref
 from edgekit.core.spec import DTYPES, InputSpec, apply_dynamic, freeze_axes, parse_input
+from edgekit.intake.checkpoint import apply_checkpoint, read_checkpoint
+from edgekit.training.recipe import _import_path, get_recipe, is_recipe_ref
 
 # Models built without a checkpoint get this seed's initialisation, so that `export` and a later `compare` of the
 # same MODEL see the same weights.
@@ -33,9 +33,17 @@ INIT_SEED = 0
 SAVED_SUFFIXES = {".pt2": "pt2", ".ts": "torchscript", ".pt": "torchscript"}
 
 
-def load_model(ref: str, *, checkpoint: str | Path | None = None, inputs: Sequence[str] = (),
-               dynamic: Sequence[str] = (), static: bool = False, trust_checkpoint: bool = False,
-               atol: float | None = None, rtol: float | None = None) -> LoadedModel:
+def load_model(
+    ref: str,
+    *,
+    checkpoint: str | Path | None = None,
+    inputs: Sequence[str] = (),
+    dynamic: Sequence[str] = (),
+    static: bool = False,
+    trust_checkpoint: bool = False,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> LoadedModel:
     """Load ``ref`` (see the module doc) as an eval-mode model with named inputs and outputs.
 
     Args:
@@ -56,8 +64,10 @@ def load_model(ref: str, *, checkpoint: str | Path | None = None, inputs: Sequen
         loaded = _from_recipe(ref, specs)
     elif suffix in SAVED_SUFFIXES and ":" not in Path(ref).name:
         if checkpoint is not None:
-            raise BadInput(f"--checkpoint applies to recipes and factories, not to a saved {suffix} file ('{ref}'); "
-                           f"drop --checkpoint")
+            raise BadInput(
+                f"--checkpoint applies to recipes and factories, not to a saved {suffix} file ('{ref}'); "
+                f"drop --checkpoint"
+            )
         loaded = _from_saved(Path(ref), specs)
     elif ":" in ref:
         loaded = _from_factory(ref, specs)
@@ -86,8 +96,10 @@ def _unknown_ref_message(ref: str) -> str:
         what = f"'{ref}' is not a recipe, a file.py:factory or a saved model"
     from edgekit.core.errors import suggest
 
-    return (f"{what}; expected a recipe name ({', '.join(recipe_names())}), a recipe path, path/file.py:factory, "
-            f"package.module:factory, or a .pt2/.ts/.pt file.{suggest(ref, recipe_names())}")
+    return (
+        f"{what}; expected a recipe name ({', '.join(recipe_names())}), a recipe path, path/file.py:factory, "
+        f"package.module:factory, or a .pt2/.ts/.pt file.{suggest(ref, recipe_names())}"
+    )
 
 
 def _from_recipe(ref: str, specs: list[InputSpec]) -> LoadedModel:
@@ -109,8 +121,9 @@ def _from_factory(ref: str, specs: list[InputSpec]) -> LoadedModel:
         found = [n for n, v in vars(module_obj).items() if callable(v) and not n.startswith("_")]
         from edgekit.core.errors import suggest
 
-        raise BadInput(f"'{target}' has no callable '{name}'; callables there: {', '.join(found[:12])}."
-                       f"{suggest(name, found)}")
+        raise BadInput(
+            f"'{target}' has no callable '{name}'; callables there: {', '.join(found[:12])}.{suggest(name, found)}"
+        )
     torch.manual_seed(INIT_SEED)
     try:
         model = factory()
@@ -136,8 +149,10 @@ def _import_target(target: str, ref: str) -> Any:
     try:
         return importlib.import_module(target)
     except ImportError as exc:
-        raise BadInput(f"cannot import module '{target}' (from '{ref}'): {exc}; check it is on PYTHONPATH, "
-                       f"or give a file path like path/to/file.py:factory") from exc
+        raise BadInput(
+            f"cannot import module '{target}' (from '{ref}'): {exc}; check it is on PYTHONPATH, "
+            f"or give a file path like path/to/file.py:factory"
+        ) from exc
     except Exception as exc:  # the user's module failed while importing
         raise BadInput(f"importing module '{target}' (from '{ref}') failed: {type(exc).__name__}: {exc}") from exc
 
@@ -147,8 +162,10 @@ def _example_inputs(module_obj: Any, model: nn.Module, ref: str) -> list[InputSp
     of tensors named after ``forward``'s parameters."""
     fn = getattr(module_obj, "example_inputs", None)
     if fn is None:
-        raise BadInput(f"no inputs known for '{ref}': pass --input NAME:DIMS[:DTYPE] for each forward() argument "
-                       f"(e.g. --input x:1x3x32x32), or define example_inputs() in the factory's module")
+        raise BadInput(
+            f"no inputs known for '{ref}': pass --input NAME:DIMS[:DTYPE] for each forward() argument "
+            f"(e.g. --input x:1x3x32x32), or define example_inputs() in the factory's module"
+        )
     try:
         value = fn()
     except Exception as exc:  # the user's function
@@ -163,21 +180,28 @@ def _example_inputs(module_obj: Any, model: nn.Module, ref: str) -> list[InputSp
         names = _forward_arg_names(model, len(value))
         items = list(zip(names, value, strict=True))
     else:
-        raise BadInput(f"example_inputs() in '{ref}' returned a {type(value).__name__}; expected tensors "
-                       f"(tuple or dict) or a list of edgekit.core.spec.InputSpec")
+        raise BadInput(
+            f"example_inputs() in '{ref}' returned a {type(value).__name__}; expected tensors "
+            f"(tuple or dict) or a list of edgekit.core.spec.InputSpec"
+        )
     specs = []
     for name, t in items:
         dtype = str(getattr(t, "dtype", "")).removeprefix("torch.")
         if not isinstance(t, torch.Tensor) or dtype not in DTYPES:
-            raise BadInput(f"example_inputs() in '{ref}': input '{name}' is a {type(t).__name__} of dtype "
-                           f"'{dtype}'; expected tensors of {', '.join(DTYPES)} (cast it, e.g. x.float())")
+            raise BadInput(
+                f"example_inputs() in '{ref}': input '{name}' is a {type(t).__name__} of dtype "
+                f"'{dtype}'; expected tensors of {', '.join(DTYPES)} (cast it, e.g. x.float())"
+            )
         specs.append(InputSpec(name, tuple(t.shape), dtype, dynamic=(0,) if t.dim() else ()))
     return specs
 
 
 def _forward_arg_names(model: nn.Module, count: int) -> list[str]:
-    params = [p for p in inspect.signature(model.forward).parameters.values()
-              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    params = [
+        p
+        for p in inspect.signature(model.forward).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     names = [p.name for p in params][:count]
     return names + [f"input_{i}" for i in range(len(names), count)]
 
@@ -201,8 +225,10 @@ def _from_saved(path: Path, specs: list[InputSpec]) -> LoadedModel:
 
         module = TorchScriptRunner(path).load()
         if not specs:
-            raise BadInput(f"no inputs known for TorchScript file '{path}': pass --input NAME:DIMS[:DTYPE] for "
-                           f"each input, or keep the manifest.json written beside it by edgekit export")
+            raise BadInput(
+                f"no inputs known for TorchScript file '{path}': pass --input NAME:DIMS[:DTYPE] for "
+                f"each input, or keep the manifest.json written beside it by edgekit export"
+            )
     outputs = probe_outputs(module, specs, manifest["outputs"] if manifest else None)
     return LoadedModel(FlatOutputs(module), specs, outputs, f"{kind}:{path}")
 

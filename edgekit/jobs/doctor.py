@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
 from edgekit.core.errors import one_line
 
 TEGRA_RELEASE = Path("/etc/nv_tegra_release")
@@ -48,8 +49,11 @@ def _guard(name: str, fn: Callable[[], Check]) -> Check:
 
 
 def check_python() -> Check:
-    return Check("python", "ok", f"{platform.python_version()} ({sys.executable}) on {platform.platform()}, "
-                                 f"{os.cpu_count()} logical cores")
+    return Check(
+        "python",
+        "ok",
+        f"{platform.python_version()} ({sys.executable}) on {platform.platform()}, {os.cpu_count()} logical cores",
+    )
 
 
 def check_torch() -> Check:
@@ -75,8 +79,13 @@ def check_gpu() -> Check:
     smi = shutil.which("nvidia-smi")
     if smi:
         try:
-            out = subprocess.run([smi, "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+            out = subprocess.run(
+                [smi, "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired) as exc:
             out = f"nvidia-smi failed: {exc}"
         if out:
@@ -88,9 +97,12 @@ def tiny_onnx() -> bytes:
     """A one-node ONNX model (``y = x + x``) for probing execution providers."""
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "probe",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # old enough for every onnxruntime edgekit supports
     return bytes(model.SerializeToString())
@@ -131,16 +143,20 @@ def check_onnxruntime() -> Check:
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        return Check("onnxruntime", "missing", f"not importable ({exc}); pip install onnxruntime (or "
-                                               f"onnxruntime-gpu, not both)")
+        return Check(
+            "onnxruntime", "missing", f"not importable ({exc}); pip install onnxruntime (or onnxruntime-gpu, not both)"
+        )
     dists = [d for d in ("onnxruntime", "onnxruntime-gpu") if _dist_version(d)]
     ok, failed = working_providers()
     detail = f"{ort.__version__} ({', '.join(dists) or 'unknown package'}); working providers: {', '.join(ok)}"
     if failed:
         detail += "; not working: " + "; ".join(f"{p} ({why})" for p, why in failed.items())
     if len(dists) > 1:
-        return Check("onnxruntime", "warn", detail + "; onnxruntime and onnxruntime-gpu are both installed: "
-                                                     "uninstall both and install one")
+        return Check(
+            "onnxruntime",
+            "warn",
+            detail + "; onnxruntime and onnxruntime-gpu are both installed: uninstall both and install one",
+        )
     return Check("onnxruntime", "ok" if ok else "warn", detail)
 
 
@@ -148,14 +164,22 @@ def check_tensorrt() -> Check:
     try:
         import tensorrt as trt  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError as exc:
-        return Check("tensorrt", "missing", f"not importable ({exc}); TensorRT needs an NVIDIA GPU: pip install "
-                                            f"'edgekit[trt]' there (JetPack ships it as system packages)")
+        return Check(
+            "tensorrt",
+            "missing",
+            f"not importable ({exc}); TensorRT needs an NVIDIA GPU: pip install "
+            f"'edgekit[trt]' there (JetPack ships it as system packages)",
+        )
     version = getattr(trt, "__version__", None)
     if version is None or not hasattr(trt, "Builder"):
         where = getattr(trt, "__file__", None) or list(getattr(trt, "__path__", []))
-        return Check("tensorrt", "missing", f"the 'tensorrt' importable here ({where}) is not TensorRT (type stubs "
-                                            f"only, e.g. tensorrt-stubs); install TensorRT on a machine with an "
-                                            f"NVIDIA GPU: pip install 'edgekit[trt]', or JetPack's system packages")
+        return Check(
+            "tensorrt",
+            "missing",
+            f"the 'tensorrt' importable here ({where}) is not TensorRT (type stubs "
+            f"only, e.g. tensorrt-stubs); install TensorRT on a machine with an "
+            f"NVIDIA GPU: pip install 'edgekit[trt]', or JetPack's system packages",
+        )
     return Check("tensorrt", "ok", f"{version} (major {version.split('.')[0]})")
 
 
@@ -164,8 +188,11 @@ def check_pycuda() -> Check:
         import pycuda  # type: ignore[import-not-found,import-untyped,unused-ignore]
         import pycuda.driver as cuda  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError as exc:
-        return Check("pycuda", "missing", f"not importable ({exc}); pip install pycuda on the GPU machine (it builds "
-                                          f"against the CUDA toolkit)")
+        return Check(
+            "pycuda",
+            "missing",
+            f"not importable ({exc}); pip install pycuda on the GPU machine (it builds against the CUDA toolkit)",
+        )
     version = getattr(pycuda, "VERSION_TEXT", "?")
     try:
         cuda.init()
@@ -187,8 +214,8 @@ def dla_cores() -> int | None:
 
 
 def gpu_probes() -> list[Check]:
-    """CUDA graphs and ONNX Runtime's CUDA EP tried for real (:func:`edgekit.backends.probes.probe_all`); on a machine without a
-    GPU they answer at once with the reason."""
+    """CUDA graphs and ONNX Runtime's CUDA EP tried for real (:func:`edgekit.backends.probes.probe_all`); on a machine
+    without a GPU they answer at once with the reason."""
     from edgekit.backends.probes import probe_all
 
     names = {"cuda_graphs": "cuda graphs", "ort_cuda": "onnxruntime cuda", "ort_cuda_graph": "onnxruntime cuda graph"}
@@ -255,9 +282,18 @@ def _cuda_ok(backend: str, ort_providers: tuple[str, ...]) -> bool:
 def diagnose() -> dict[str, Any]:
     """Run every check. Returns ``{"checks": [...], "formats": [...], "backends": [...]}`` (each a list of
     :class:`Check` as JSON)."""
-    checks = [_guard(name, fn) for name, fn in (
-        ("python", check_python), ("torch", check_torch), ("gpu", check_gpu), ("onnxruntime", check_onnxruntime),
-        ("tensorrt", check_tensorrt), ("pycuda", check_pycuda), ("jetson", check_jetson))]
+    checks = [
+        _guard(name, fn)
+        for name, fn in (
+            ("python", check_python),
+            ("torch", check_torch),
+            ("gpu", check_gpu),
+            ("onnxruntime", check_onnxruntime),
+            ("tensorrt", check_tensorrt),
+            ("pycuda", check_pycuda),
+            ("jetson", check_jetson),
+        )
+    ]
     try:
         checks[3:3] = gpu_probes()
     except Exception as exc:  # the probes module belongs to the GPU work; its failure must not stop the doctor
@@ -268,9 +304,11 @@ def diagnose() -> dict[str, Any]:
         providers = working_providers()[0] if by_name["onnxruntime"].status != "missing" else ()
     except Exception:  # already reported by check_onnxruntime
         providers = ()
-    return {"checks": [c.to_json() for c in checks],
-            "formats": [c.to_json() for c in format_availability()],
-            "backends": [c.to_json() for c in backend_availability(gpu, providers)]}
+    return {
+        "checks": [c.to_json() for c in checks],
+        "formats": [c.to_json() for c in format_availability()],
+        "backends": [c.to_json() for c in backend_availability(gpu, providers)],
+    }
 
 
 def render(report: dict[str, Any]) -> list[Any]:
@@ -286,7 +324,8 @@ def render(report: dict[str, Any]) -> list[Any]:
         table.add_column("status")
         table.add_column("detail", overflow="fold")
         for c in report[key]:
-            table.add_row(escape(c["name"]), f"[{colours.get(c['status'], 'white')}]{c['status']}[/]",
-                          escape(c["detail"]))
+            table.add_row(
+                escape(c["name"]), f"[{colours.get(c['status'], 'white')}]{c['status']}[/]", escape(c["detail"])
+            )
         tables.append(table)
     return tables

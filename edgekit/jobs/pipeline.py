@@ -23,8 +23,8 @@ from edgekit.core.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from edgekit.bench.run import BenchConfig, BenchResult
-    from edgekit.export.driver import ExportResult
     from edgekit.core.model import LoadedModel
+    from edgekit.export.driver import ExportResult
     from edgekit.training.recipe import Recipe
 
 Progress = Callable[[str, float], None]
@@ -79,16 +79,28 @@ def add_int8_to_manifest(out_dir: Path, reports: list[tuple[str, dict[str, Any]]
     manifest = json.loads(manifest_path.read_text())
     files = []
     for method, report in reports:
-        for target, encoding in (("trt", "trt-int8 (symmetric, zero point 0: for TensorRT)"),
-                                 ("ort", "ort-uint8 (uint8 activations: for ONNX Runtime CPU)")):
+        for target, encoding in (
+            ("trt", "trt-int8 (symmetric, zero point 0: for TensorRT)"),
+            ("ort", "ort-uint8 (uint8 activations: for ONNX Runtime CPU)"),
+        ):
             art = report["artifacts"][target]
             path = Path(art["path"])
-            manifest["artifacts"].append({
-                "format": "onnx", "file": path.name, "status": art["verification"], "sha256": art["sha256"],
-                "bytes": path.stat().st_size,
-                "details": {"precision": "int8", "method": method, "encoding": encoding,
-                            "max_abs_vs_torch_int8": art["max_abs_vs_torch_int8"],
-                            "frozen_axes": report.get("details", {}).get("frozen_axes", [])}})
+            manifest["artifacts"].append(
+                {
+                    "format": "onnx",
+                    "file": path.name,
+                    "status": art["verification"],
+                    "sha256": art["sha256"],
+                    "bytes": path.stat().st_size,
+                    "details": {
+                        "precision": "int8",
+                        "method": method,
+                        "encoding": encoding,
+                        "max_abs_vs_torch_int8": art["max_abs_vs_torch_int8"],
+                        "frozen_axes": report.get("details", {}).get("frozen_axes", []),
+                    },
+                }
+            )
             files.append(path)
     write_json(manifest_path, manifest)
     return files
@@ -115,8 +127,8 @@ class PipelineResult:
 
 
 def available_formats() -> list[Any]:
-    """Every format of :data:`edgekit.artifacts.formats.FORMATS` that can be exported here (a check that raises counts as
-    unavailable: its module may belong to a backend not installed)."""
+    """Every format of :data:`edgekit.artifacts.formats.FORMATS` that can be exported here (a check that raises
+    counts as unavailable: its module may belong to a backend not installed)."""
     from edgekit.artifacts.formats import FORMATS
 
     out = []
@@ -129,9 +141,16 @@ def available_formats() -> list[Any]:
     return out
 
 
-def run_pipeline(recipe_ref: str, *, checkpoint: Path | None = None, out_dir: Path | None = None,
-                 epochs: int | None = None, int8: bool = False, config: BenchConfig | None = None,
-                 progress: Progress | None = None) -> PipelineResult:
+def run_pipeline(
+    recipe_ref: str,
+    *,
+    checkpoint: Path | None = None,
+    out_dir: Path | None = None,
+    epochs: int | None = None,
+    int8: bool = False,
+    config: BenchConfig | None = None,
+    progress: Progress | None = None,
+) -> PipelineResult:
     """Train (unless ``checkpoint``), export, verify, benchmark and report ``recipe_ref``.
 
     Args:
@@ -189,16 +208,27 @@ def run_pipeline(recipe_ref: str, *, checkpoint: Path | None = None, out_dir: Pa
 
     data = result.to_json()
     data["pipeline"] = {
-        "recipe": recipe.name, "checkpoint": str(checkpoint), "trained": trained, "train_metrics": train_metrics,
-        "exports": [{"format": r.format, "file": r.path.name if r.path else None, "status": r.status,
-                     "error": str(r.error) if r.error else None,
-                     "exporter": r.details.get("exporter") or r.details.get("method")} for r in exports],
+        "recipe": recipe.name,
+        "checkpoint": str(checkpoint),
+        "trained": trained,
+        "train_metrics": train_metrics,
+        "exports": [
+            {
+                "format": r.format,
+                "file": r.path.name if r.path else None,
+                "status": r.status,
+                "error": str(r.error) if r.error else None,
+                "exporter": r.details.get("exporter") or r.details.get("method"),
+            }
+            for r in exports
+        ],
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "bench_again": f"edgekit bench {shlex.quote(recipe_ref)} --checkpoint {shlex.quote(str(checkpoint))} "
-                       f"{shlex.quote(str(art_dir))}",
+        f"{shlex.quote(str(art_dir))}",
     }
     title = f"edgekit pipeline {recipe.name}"
-    reports = write_reports(data, json_path=out / "report.json", markdown_path=out / "report.md",
-                            html_path=out / "report.html", title=title)
+    reports = write_reports(
+        data, json_path=out / "report.json", markdown_path=out / "report.md", html_path=out / "report.html", title=title
+    )
     report("done", 1.0)
     return PipelineResult(out, checkpoint, trained, train_metrics, exports, result, data, reports, seconds)

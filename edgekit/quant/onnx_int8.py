@@ -36,17 +36,32 @@ QDQ = ("QuantizeLinear", "DequantizeLinear")
 WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # ops whose output is >= 0 whatever their input, and ops that keep a non-negative input non-negative
 NONNEG_OPS = ("Relu", "Sigmoid", "Softmax", "Abs", "Exp", "Sqrt")
-NONNEG_KEEPERS = ("MaxPool", "GlobalMaxPool", "AveragePool", "GlobalAveragePool", "ReduceMax", "ReduceMean",
-                  "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Slice", "Gather", "Concat",
-                  "Mul")
+NONNEG_KEEPERS = (
+    "MaxPool",
+    "GlobalMaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "ReduceMax",
+    "ReduceMean",
+    "Reshape",
+    "Flatten",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+    "Slice",
+    "Gather",
+    "Concat",
+    "Mul",
+)
 # ops a Q/DQ pair is copied backwards through in the ORT encoding: monotonic or data-moving, so quantizing before
 # or after them gives the same values, and ORT runs them on int8 data
-PASS_THROUGH = ("MaxPool", "GlobalMaxPool", "ReduceMax", "Reshape", "Flatten", "Transpose", "Squeeze",
-                "Unsqueeze")
+PASS_THROUGH = ("MaxPool", "GlobalMaxPool", "ReduceMax", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze")
 INT8_PRODUCERS = ("Conv", "Gemm", "MatMul")
 
 
 # -- export --------------------------------------------------------------------------------------------------------
+
 
 def export_qdq(qmodel: LoadedModel, path: Path, opset: int = 18) -> dict[str, Any]:
     """Export the converted Q/DQ model with the dynamo exporter (under no_grad, every dynamic axis kept), fold
@@ -58,17 +73,24 @@ def export_qdq(qmodel: LoadedModel, path: Path, opset: int = 18) -> dict[str, An
     import onnx
     import torch
 
+    from edgekit.core.io import atomic_path
     from edgekit.export.common import export_example, quiet_export
     from edgekit.export.onnx import check_onnx
     from edgekit.export.pt2 import dynamic_shapes
-    from edgekit.core.io import atomic_path
 
     with quiet_export(), torch.no_grad():
         try:
-            program = torch.onnx.export(qmodel.module, export_example(qmodel), dynamo=True, opset_version=opset,
-                                        input_names=qmodel.input_names, output_names=qmodel.outputs,
-                                        dynamic_shapes=tuple(dynamic_shapes(qmodel)["args"]), optimize=True,
-                                        verbose=False)
+            program = torch.onnx.export(
+                qmodel.module,
+                export_example(qmodel),
+                dynamo=True,
+                opset_version=opset,
+                input_names=qmodel.input_names,
+                output_names=qmodel.outputs,
+                dynamic_shapes=tuple(dynamic_shapes(qmodel)["args"]),
+                optimize=True,
+                verbose=False,
+            )
         except Exception as exc:  # the exporter raises many types
             raise BadInput(f"INT8 ONNX export failed: {one_line(exc)}") from exc
     proto = program.model_proto  # type: ignore[union-attr]
@@ -80,6 +102,7 @@ def export_qdq(qmodel: LoadedModel, path: Path, opset: int = 18) -> dict[str, An
 
 
 # -- graph helpers -------------------------------------------------------------------------------------------------
+
 
 class Graph:
     """Lookups over an ONNX graph: constants by name (initializers and Constant nodes), producers, consumers."""
@@ -179,6 +202,7 @@ def _drop_unused_initializers(g: Graph) -> None:
 
 # -- listing and the TensorRT validator ----------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class QDQNode:
     """One QuantizeLinear/DequantizeLinear: what it quantizes and how."""
@@ -196,8 +220,10 @@ class QDQNode:
     def describe(self) -> str:
         where = f"per-channel axis {self.axis} ({self.channels})" if self.channels > 1 else "per-tensor"
         zps = sorted(set(self.zero_points))
-        return (f"{self.op} {self.name}: {self.tensor} {self.dtype} zero_point={zps if len(zps) > 1 else zps[0]} "
-                f"{where} -> {', '.join(self.feeds) or '-'}")
+        return (
+            f"{self.op} {self.name}: {self.tensor} {self.dtype} zero_point={zps if len(zps) > 1 else zps[0]} "
+            f"{where} -> {', '.join(self.feeds) or '-'}"
+        )
 
 
 def list_qdq(model: Any) -> list[QDQNode]:
@@ -215,12 +241,19 @@ def list_qdq(model: Any) -> list[QDQNode]:
         scale = g.const(n.input[1])
         channels = int(scale.size) if scale is not None else 1
         feeds = sorted({u.op_type if u is not None else "graph output" for u in g.consumers.get(n.output[0], [])})
-        out.append(QDQNode(
-            name=n.name or n.output[0], op=n.op_type, tensor=n.input[0],
-            dtype=str(zp.dtype) if zp is not None else "uint8 (no zero point)",
-            zero_points=[int(v) for v in np.unique(zp)] if zp is not None else [0],
-            axis=int(_attr(n, "axis", 1)) if channels > 1 else None, channels=channels,
-            is_weight=g.const(n.input[0]) is not None, feeds=feeds))
+        out.append(
+            QDQNode(
+                name=n.name or n.output[0],
+                op=n.op_type,
+                tensor=n.input[0],
+                dtype=str(zp.dtype) if zp is not None else "uint8 (no zero point)",
+                zero_points=[int(v) for v in np.unique(zp)] if zp is not None else [0],
+                axis=int(_attr(n, "axis", 1)) if channels > 1 else None,
+                channels=channels,
+                is_weight=g.const(n.input[0]) is not None,
+                feeds=feeds,
+            )
+        )
     return out
 
 
@@ -254,17 +287,23 @@ def validate_trt(path: str | Path) -> list[QDQNode]:
         scale = g.const(dq.input[1])
         want = 1 if n.op_type == "Gemm" and not _attr(n, "transB", 0) else 0
         if scale is not None and scale.size > 1 and int(_attr(dq, "axis", 1)) != want:
-            problems.append(f"{dq.name}: weight of {n.op_type} '{n.name}' quantized on axis {_attr(dq, 'axis', 1)}; "
-                            f"TensorRT wants the output-channel axis {want}")
+            problems.append(
+                f"{dq.name}: weight of {n.op_type} '{n.name}' quantized on axis {_attr(dq, 'axis', 1)}; "
+                f"TensorRT wants the output-channel axis {want}"
+            )
     if not nodes:
         problems.append("no QuantizeLinear/DequantizeLinear nodes: the file is not quantized")
     if problems:
-        raise VerificationFailed(f"'{path}' is not a valid TensorRT INT8 graph: " + "; ".join(problems[:8])
-                                 + ("" if len(problems) <= 8 else f" (+{len(problems) - 8} more)"))
+        raise VerificationFailed(
+            f"'{path}' is not a valid TensorRT INT8 graph: "
+            + "; ".join(problems[:8])
+            + ("" if len(problems) <= 8 else f" (+{len(problems) - 8} more)")
+        )
     return nodes
 
 
 # -- the ONNX Runtime encoding -------------------------------------------------------------------------------------
+
 
 def _chain_origin(g: Graph, tensor: str) -> tuple[Any, list[Any]]:
     """Walk back from ``tensor`` through pass-through ops to the op that computed it; returns (that op or None,
@@ -302,15 +341,18 @@ def is_nonnegative(g: Graph, tensor: str, depth: int = 0) -> bool:
         return low is not None and float(low) >= 0
     if node.op_type in ("Concat", "Mul"):
         consts = [g.const(i) for i in node.input]
-        return all(is_nonnegative(g, i, depth + 1) if c is None else float(np.min(c)) >= 0
-                   for i, c in zip(node.input, consts, strict=True))
+        return all(
+            is_nonnegative(g, i, depth + 1) if c is None else float(np.min(c)) >= 0
+            for i, c in zip(node.input, consts, strict=True)
+        )
     if node.op_type in NONNEG_KEEPERS:
         return is_nonnegative(g, node.input[0], depth + 1)
     return False
 
 
-def make_ort_encoding(trt_path: str | Path, ort_path: str | Path,
-                      calibration: Iterable[dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+def make_ort_encoding(
+    trt_path: str | Path, ort_path: str | Path, calibration: Iterable[dict[str, np.ndarray]] | None = None
+) -> dict[str, Any]:
     """Write the ONNX Runtime encoding of the TensorRT file (see the module doc) and check it.
 
     Args:
@@ -325,13 +367,19 @@ def make_ort_encoding(trt_path: str | Path, ort_path: str | Path,
     """
     import onnx
 
-    from edgekit.export.onnx import check_onnx
     from edgekit.core.io import atomic_path
+    from edgekit.export.onnx import check_onnx
 
     model = onnx.load(str(trt_path))
     g = Graph(model)
-    stats = {"unsigned_0_max": 0, "uint8_zero_point_128": 0, "copied_through": 0, "quantized_outputs": 0,
-             "float_conv_transpose": 0, "dropped_pairs": 0}
+    stats = {
+        "unsigned_0_max": 0,
+        "uint8_zero_point_128": 0,
+        "copied_through": 0,
+        "quantized_outputs": 0,
+        "float_conv_transpose": 0,
+        "dropped_pairs": 0,
+    }
     _float_conv_transpose(g, stats)
     for q in [n for n in g.graph.node if n.op_type == "QuantizeLinear" and g.const(n.input[0]) is None]:
         _reencode_activation(g, q, stats)
@@ -363,8 +411,9 @@ def _unquantized_outputs(g: Graph) -> list[str]:
     return out
 
 
-def _quantize_outputs(g: Graph, trt_path: str | Path, feeds: list[dict[str, np.ndarray]],
-                      stats: dict[str, int]) -> None:
+def _quantize_outputs(
+    g: Graph, trt_path: str | Path, feeds: list[dict[str, np.ndarray]], stats: dict[str, int]
+) -> None:
     """Give each tensor of :func:`_unquantized_outputs` a uint8 Q/DQ pair over its calibrated [min, max]
     (widened to hold 0)."""
     import onnx

@@ -24,10 +24,18 @@ from torchao.quantization.pt2e import MinMaxObserver  # type: ignore[import-unty
 
 from edgekit.core.errors import BadInput, one_line
 from edgekit.core.model import LoadedModel
-from edgekit.quant.quantizer import (QuantPolicy, TensorRTInt8Quantizer, as_loaded, capture, convert,
-                                     float_layers, frozen_axes, require_quantizable)
-from edgekit.training.recipe import Arrays
 from edgekit.core.spec import InputSpec
+from edgekit.quant.quantizer import (
+    QuantPolicy,
+    TensorRTInt8Quantizer,
+    as_loaded,
+    capture,
+    convert,
+    float_layers,
+    frozen_axes,
+    require_quantizable,
+)
+from edgekit.training.recipe import Arrays
 
 METHODS = ("minmax", "percentile", "entropy")
 HIST_BINS = 2048
@@ -158,24 +166,32 @@ def check_calibration(batches: Sequence[Arrays], specs: Sequence[InputSpec]) -> 
         BadInput: a missing input or a wrongly shaped array, naming expected and got.
     """
     if not batches:
-        raise BadInput("no calibration data: expected at least one batch (--calibrate N with N >= 1, and data "
-                       "with at least one sample)")
+        raise BadInput(
+            "no calibration data: expected at least one batch (--calibrate N with N >= 1, and data "
+            "with at least one sample)"
+        )
     for i, batch in enumerate(batches):
         for s in specs:
             if s.name not in batch:
-                raise BadInput(f"calibration batch {i} has no input '{s.name}' (has {', '.join(batch)}); "
-                               f"provide arrays named after the model's inputs")
+                raise BadInput(
+                    f"calibration batch {i} has no input '{s.name}' (has {', '.join(batch)}); "
+                    f"provide arrays named after the model's inputs"
+                )
             got = tuple(batch[s.name].shape)
             fixed_ok = len(got) == len(s.shape) and all(
-                g == e for ax, (g, e) in enumerate(zip(got, s.shape, strict=True)) if ax not in s.dynamic)
+                g == e for ax, (g, e) in enumerate(zip(got, s.shape, strict=True)) if ax not in s.dynamic
+            )
             if not fixed_ok:
                 want = "x".join("N" if ax in s.dynamic else str(d) for ax, d in enumerate(s.shape))
-                raise BadInput(f"calibration data for '{s.name}' has shape {'x'.join(map(str, got))}; the model "
-                               f"expects {want} (N: any size); reshape the data or pass matching --input")
+                raise BadInput(
+                    f"calibration data for '{s.name}' has shape {'x'.join(map(str, got))}; the model "
+                    f"expects {want} (N: any size); reshape the data or pass matching --input"
+                )
 
 
-def calibrate(model: LoadedModel, batches: Iterable[Arrays], method: str = "minmax",
-              policy: QuantPolicy | None = None) -> QuantizedModel:
+def calibrate(
+    model: LoadedModel, batches: Iterable[Arrays], method: str = "minmax", policy: QuantPolicy | None = None
+) -> QuantizedModel:
     """Post-training quantization of ``model`` with the given calibration ``batches``.
 
     Args:
@@ -195,8 +211,9 @@ def calibrate(model: LoadedModel, batches: Iterable[Arrays], method: str = "minm
     if method not in OBSERVERS:
         from edgekit.core.errors import suggest
 
-        raise BadInput(f"unknown calibration method '{method}'; expected one of {', '.join(METHODS)}."
-                       f"{suggest(method, METHODS)}")
+        raise BadInput(
+            f"unknown calibration method '{method}'; expected one of {', '.join(METHODS)}.{suggest(method, METHODS)}"
+        )
     batches = list(batches)
     check_calibration(batches, model.inputs)
     policy = dataclasses.replace(policy or QuantPolicy(), qat=False, act_observer=OBSERVERS[method])
@@ -211,17 +228,23 @@ def calibrate(model: LoadedModel, batches: Iterable[Arrays], method: str = "minm
             try:
                 prepared(*args)
             except Exception as exc:  # shapes the model rejects surface here
-                raise BadInput(f"calibration failed on a batch of shapes "
-                               f"{ {k: list(v.shape) for k, v in batch.items()} }: {type(exc).__name__}: "
-                               f"{one_line(exc, 200, kind=False)}") from exc
+                raise BadInput(
+                    f"calibration failed on a batch of shapes "
+                    f"{ {k: list(v.shape) for k, v in batch.items()} }: {type(exc).__name__}: "
+                    f"{one_line(exc, 200, kind=False)}"
+                ) from exc
             samples += len(args[0])
     converted = convert(prepared)
     details: dict[str, Any] = {"calibration_batches": len(batches), "calibration_samples": samples}
     if frozen_axes(model, captured):
         details["frozen_axes"] = frozen_axes(model, captured)
-    return QuantizedModel(as_loaded(converted, captured, f"{model.source} (int8 ptq-{method})"), f"ptq-{method}",
-                          dict(quantizer.quantized), {**float_layers(model.module, quantizer.quantized),
-                                                      **quantizer.float_ops}, details)
+    return QuantizedModel(
+        as_loaded(converted, captured, f"{model.source} (int8 ptq-{method})"),
+        f"ptq-{method}",
+        dict(quantizer.quantized),
+        {**float_layers(model.module, quantizer.quantized), **quantizer.float_ops},
+        details,
+    )
 
 
 def load_npz(path: Path) -> Arrays:
@@ -242,15 +265,29 @@ def load_npz(path: Path) -> Arrays:
 def batches_of(arrays: Arrays, names: Sequence[str], batch_size: int, limit: int) -> list[Arrays]:
     """Up to ``limit`` consecutive batches of ``arrays[names]``."""
     n = min(len(arrays[k]) for k in names if k in arrays) if all(k in arrays for k in names) else 0
-    return [{k: arrays[k][i:i + batch_size] for k in names if k in arrays}
-            for i in range(0, n, batch_size)][:limit] or [{k: arrays[k] for k in arrays}]
+    return [{k: arrays[k][i : i + batch_size] for k in names if k in arrays} for i in range(0, n, batch_size)][
+        :limit
+    ] or [{k: arrays[k] for k in arrays}]
 
 
-def run_ptq(model_ref: str, output: Path, *, calibrate_batches: int = 16, method: str = "minmax",
-            batch_size: int = 32, data_file: Path | None = None, recipe_ref: str | None = None,
-            checkpoint: Path | None = None, max_drop: float | None = None, policy: QuantPolicy | None = None,
-            inputs: tuple[str, ...] = (), dynamic: tuple[str, ...] = (), static: bool = False,
-            trust_checkpoint: bool = False, seed: int = 0) -> dict[str, Any]:
+def run_ptq(
+    model_ref: str,
+    output: Path,
+    *,
+    calibrate_batches: int = 16,
+    method: str = "minmax",
+    batch_size: int = 32,
+    data_file: Path | None = None,
+    recipe_ref: str | None = None,
+    checkpoint: Path | None = None,
+    max_drop: float | None = None,
+    policy: QuantPolicy | None = None,
+    inputs: tuple[str, ...] = (),
+    dynamic: tuple[str, ...] = (),
+    static: bool = False,
+    trust_checkpoint: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
     """``edgekit quantize``: PTQ with ``calibrate_batches`` batches, both INT8 encodings, report and gate.
 
     Raises:
@@ -266,9 +303,16 @@ def run_ptq(model_ref: str, output: Path, *, calibrate_batches: int = 16, method
         from edgekit.core.errors import suggest
 
         raise BadInput(f"unknown --method '{method}'; expected one of {', '.join(METHODS)}.{suggest(method, METHODS)}")
-    loaded, recipe, data, origin = prepare_fp32(model_ref, recipe_ref=recipe_ref, checkpoint=checkpoint,
-                                                inputs=inputs, dynamic=dynamic, static=static,
-                                                trust_checkpoint=trust_checkpoint, seed=seed)
+    loaded, recipe, data, origin = prepare_fp32(
+        model_ref,
+        recipe_ref=recipe_ref,
+        checkpoint=checkpoint,
+        inputs=inputs,
+        dynamic=dynamic,
+        static=static,
+        trust_checkpoint=trust_checkpoint,
+        seed=seed,
+    )
     check_max_drop(max_drop, recipe)
     if data_file is not None:
         source = f"--data {data_file}"
@@ -277,9 +321,10 @@ def run_ptq(model_ref: str, output: Path, *, calibrate_batches: int = 16, method
         source = f"recipe {recipe.name if recipe else ''} training split"
         batches = batches_of(data.train, loaded.input_names, batch_size, calibrate_batches)
     else:
-        raise BadInput(f"no calibration data for '{model_ref}': pass --data FILE.npz (one array per input: "
-                       f"{', '.join(loaded.input_names)}) or --recipe NAME")
+        raise BadInput(
+            f"no calibration data for '{model_ref}': pass --data FILE.npz (one array per input: "
+            f"{', '.join(loaded.input_names)}) or --recipe NAME"
+        )
     qmodel = calibrate(loaded, batches, method, policy)
     qmodel.details["calibration_source"] = source
-    return finish(loaded, qmodel, recipe, data, output, fp32_origin=origin, calibration=batches,
-                  max_drop=max_drop)
+    return finish(loaded, qmodel, recipe, data, output, fp32_origin=origin, calibration=batches, max_drop=max_drop)

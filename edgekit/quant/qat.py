@@ -29,8 +29,17 @@ import torch
 
 from edgekit.core.model import LoadedModel
 from edgekit.quant.ptq import QuantizedModel
-from edgekit.quant.quantizer import (QuantPolicy, TensorRTInt8Quantizer, allow_train_eval, as_loaded, capture,
-                                     convert, float_layers, frozen_axes, require_quantizable)
+from edgekit.quant.quantizer import (
+    QuantPolicy,
+    TensorRTInt8Quantizer,
+    allow_train_eval,
+    as_loaded,
+    capture,
+    convert,
+    float_layers,
+    frozen_axes,
+    require_quantizable,
+)
 from edgekit.training.recipe import Data, Recipe
 
 DEFAULT_EPOCHS = 3
@@ -88,8 +97,11 @@ def _sync_from_rank0(module: torch.nn.Module, info: DistInfo) -> dict[str, Any]:
     then broadcast rank 0's whole state (observer ranges and BatchNorm statistics, which each rank updated on
     its own data in the last step) and gather the hashes of the full state."""
     if info.world == 1:
-        return {"rank_weight_sha256": [state_hash(module, True)], "rank_state_sha256": [state_hash(module)],
-                "ranks_identical": True}
+        return {
+            "rank_weight_sha256": [state_hash(module, True)],
+            "rank_state_sha256": [state_hash(module)],
+            "ranks_identical": True,
+        }
     import torch.distributed as dist
 
     weights: list[Any] = [None] * info.world
@@ -99,8 +111,11 @@ def _sync_from_rank0(module: torch.nn.Module, info: DistInfo) -> dict[str, Any]:
             dist.broadcast(t, src=0)
     states: list[Any] = [None] * info.world
     dist.all_gather_object(states, state_hash(module))
-    return {"rank_weight_sha256": weights, "rank_state_sha256": states,
-            "ranks_identical": len(set(weights)) == 1 and len(set(states)) == 1}
+    return {
+        "rank_weight_sha256": weights,
+        "rank_state_sha256": states,
+        "ranks_identical": len(set(weights)) == 1 and len(set(states)) == 1,
+    }
 
 
 def _uses_task_loss(recipe: Recipe) -> bool:
@@ -109,12 +124,13 @@ def _uses_task_loss(recipe: Recipe) -> bool:
     return isinstance(recipe.task, (Classification, AnomalyReconstruction, Denoise))
 
 
-def _distill(net: torch.nn.Module, teacher: LoadedModel, data: Data, epochs: int, lr: float, seed: int,
-             batch_size: int = 64) -> list[float]:
+def _distill(
+    net: torch.nn.Module, teacher: LoadedModel, data: Data, epochs: int, lr: float, seed: int, batch_size: int = 64
+) -> list[float]:
     """Fine-tune ``net`` to reproduce the fp32 ``teacher``'s outputs on the training inputs (each output's MSE
     scaled by the teacher output's variance, so outputs of any magnitude weigh alike)."""
-    from edgekit.training.tasks import fit
     from edgekit.core.spec import random_inputs
+    from edgekit.training.tasks import fit
 
     names = teacher.input_names
     if all(n in data.train for n in names):
@@ -128,16 +144,29 @@ def _distill(net: torch.nn.Module, teacher: LoadedModel, data: Data, epochs: int
     def loss_of(idx: np.ndarray) -> torch.Tensor:
         args = [torch.from_numpy(np.ascontiguousarray(inputs[n][idx])) for n in names]
         outs = net(*args)
-        return sum((torch.mean((o - torch.from_numpy(np.ascontiguousarray(targets[k][idx]))) ** 2) / scales[k]
-                    for k, o in zip(teacher.outputs, outs, strict=True)), torch.zeros(()))
+        return sum(
+            (
+                torch.mean((o - torch.from_numpy(np.ascontiguousarray(targets[k][idx]))) ** 2) / scales[k]
+                for k, o in zip(teacher.outputs, outs, strict=True)
+            ),
+            torch.zeros(()),
+        )
 
     n = len(next(iter(inputs.values())))
     return fit(net, net.parameters(), loss_of, n, epochs, batch_size, lr, seed)
 
 
-def quantization_aware_training(model: LoadedModel, data: Data, recipe: Recipe, *, epochs: int | None = None,
-                                lr: float | None = None, seed: int = 0, policy: QuantPolicy | None = None,
-                                info: DistInfo | None = None) -> tuple[QuantizedModel, dict[str, torch.Tensor]]:
+def quantization_aware_training(
+    model: LoadedModel,
+    data: Data,
+    recipe: Recipe,
+    *,
+    epochs: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    policy: QuantPolicy | None = None,
+    info: DistInfo | None = None,
+) -> tuple[QuantizedModel, dict[str, torch.Tensor]]:
     """Fine-tune ``model`` with fake quantization and convert it.
 
     Args:
@@ -185,13 +214,24 @@ def quantization_aware_training(model: LoadedModel, data: Data, recipe: Recipe, 
     sync = _sync_from_rank0(prepared, info)
     checkpoint = _checkpoint_state(prepared, model)
     converted = convert(prepared)
-    details = {"epochs": epochs, "lr": lr, "loss": loss, "seed": seed, "world_size": info.world,
-               "backend": info.backend or "none", **sync}
+    details = {
+        "epochs": epochs,
+        "lr": lr,
+        "loss": loss,
+        "seed": seed,
+        "world_size": info.world,
+        "backend": info.backend or "none",
+        **sync,
+    }
     if frozen_axes(model, captured):
         details["frozen_axes"] = frozen_axes(model, captured)
-    qmodel = QuantizedModel(as_loaded(converted, captured, f"{model.source} (int8 qat)"), "qat",
-                            dict(quantizer.quantized),
-                            {**float_layers(model.module, quantizer.quantized), **quantizer.float_ops}, details)
+    qmodel = QuantizedModel(
+        as_loaded(converted, captured, f"{model.source} (int8 qat)"),
+        "qat",
+        dict(quantizer.quantized),
+        {**float_layers(model.module, quantizer.quantized), **quantizer.float_ops},
+        details,
+    )
     return qmodel, checkpoint
 
 
@@ -210,10 +250,22 @@ def _checkpoint_state(prepared: torch.nn.Module, model: LoadedModel) -> dict[str
     return out
 
 
-def run_qat(model_ref: str, output: Path, *, recipe_ref: str | None = None, checkpoint: Path | None = None,
-            epochs: int | None = None, lr: float | None = None, max_drop: float | None = None,
-            policy: QuantPolicy | None = None, inputs: tuple[str, ...] = (), dynamic: tuple[str, ...] = (),
-            static: bool = False, trust_checkpoint: bool = False, seed: int = 0) -> dict[str, Any] | None:
+def run_qat(
+    model_ref: str,
+    output: Path,
+    *,
+    recipe_ref: str | None = None,
+    checkpoint: Path | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    max_drop: float | None = None,
+    policy: QuantPolicy | None = None,
+    inputs: tuple[str, ...] = (),
+    dynamic: tuple[str, ...] = (),
+    static: bool = False,
+    trust_checkpoint: bool = False,
+    seed: int = 0,
+) -> dict[str, Any] | None:
     """``edgekit qat``: fine-tune with fake quantization, write both INT8 encodings, the fine-tuned checkpoint
     and the report, apply the gate. Under torchrun every rank trains; rank 0 alone writes and returns the
     report (other ranks return None).
@@ -231,25 +283,41 @@ def run_qat(model_ref: str, output: Path, *, recipe_ref: str | None = None, chec
         raise BadInput(f"--epochs must be >= 1, got {epochs}")
     if lr is not None and not lr > 0:
         raise BadInput(f"--lr must be > 0, got {lr}")
-    loaded, recipe, data, origin = prepare_fp32(model_ref, recipe_ref=recipe_ref, checkpoint=checkpoint,
-                                                inputs=inputs, dynamic=dynamic, static=static,
-                                                trust_checkpoint=trust_checkpoint, seed=seed)
+    loaded, recipe, data, origin = prepare_fp32(
+        model_ref,
+        recipe_ref=recipe_ref,
+        checkpoint=checkpoint,
+        inputs=inputs,
+        dynamic=dynamic,
+        static=static,
+        trust_checkpoint=trust_checkpoint,
+        seed=seed,
+    )
     check_max_drop(max_drop, recipe)
     if recipe is None or data is None:
-        raise BadInput(f"QAT needs training data and a loss: '{model_ref}' is not a recipe; pass --recipe NAME "
-                       f"to train with that recipe's data and task (or use edgekit quantize --data for PTQ)")
+        raise BadInput(
+            f"QAT needs training data and a loss: '{model_ref}' is not a recipe; pass --recipe NAME "
+            f"to train with that recipe's data and task (or use edgekit quantize --data for PTQ)"
+        )
     with distributed() as info:
-        qmodel, state = quantization_aware_training(loaded, data, recipe, epochs=epochs, lr=lr, seed=seed,
-                                                    policy=policy, info=info)
+        qmodel, state = quantization_aware_training(
+            loaded, data, recipe, epochs=epochs, lr=lr, seed=seed, policy=policy, info=info
+        )
         if not info.is_main:
             return None
         name = recipe.name if loaded.recipe is not None else "model"
         ckpt = artifact_paths(output, name, "qat")["trt"].parent / f"{name}.qat.pth"
         output.mkdir(parents=True, exist_ok=True)
         with atomic_path(ckpt) as tmp:
-            torch.save({"state_dict": {k: v for k, v in state.items() if not k.startswith("quant.")},
-                        "quant_state": {k: v for k, v in state.items() if k.startswith("quant.")},
-                        "recipe": recipe.name, "method": "qat"}, tmp)
+            torch.save(
+                {
+                    "state_dict": {k: v for k, v in state.items() if not k.startswith("quant.")},
+                    "quant_state": {k: v for k, v in state.items() if k.startswith("quant.")},
+                    "recipe": recipe.name,
+                    "method": "qat",
+                },
+                tmp,
+            )
         from edgekit.quant.ptq import batches_of
 
         if all(n in data.train for n in loaded.input_names):
@@ -258,5 +326,14 @@ def run_qat(model_ref: str, output: Path, *, recipe_ref: str | None = None, chec
             from edgekit.core.spec import random_inputs
 
             calibration = [random_inputs(loaded.inputs, {s.name: {0: 32} for s in loaded.inputs}, seed)]
-        return finish(loaded, qmodel, recipe, data, output, fp32_origin=origin, calibration=calibration,
-                      max_drop=max_drop, extra={"checkpoint": str(ckpt)})
+        return finish(
+            loaded,
+            qmodel,
+            recipe,
+            data,
+            output,
+            fp32_origin=origin,
+            calibration=calibration,
+            max_drop=max_drop,
+            extra={"checkpoint": str(ckpt)},
+        )

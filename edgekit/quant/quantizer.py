@@ -45,10 +45,19 @@ ACT_QMIN, ACT_QMAX = -128, 127
 WEIGHT_QMIN, WEIGHT_QMAX = -127, 127
 
 _aten = torch.ops.aten
-CONV_OPS = frozenset({_aten.conv1d.default, _aten.conv2d.default, _aten.conv3d.default,
-                      _aten.conv1d.padding, _aten.conv2d.padding, _aten.conv3d.padding})
-CONV_TRANSPOSE_OPS = frozenset({_aten.conv_transpose1d.default, _aten.conv_transpose2d.input,
-                                _aten.conv_transpose3d.input})
+CONV_OPS = frozenset(
+    {
+        _aten.conv1d.default,
+        _aten.conv2d.default,
+        _aten.conv3d.default,
+        _aten.conv1d.padding,
+        _aten.conv2d.padding,
+        _aten.conv3d.padding,
+    }
+)
+CONV_TRANSPOSE_OPS = frozenset(
+    {_aten.conv_transpose1d.default, _aten.conv_transpose2d.input, _aten.conv_transpose3d.input}
+)
 LINEAR_OPS = frozenset({_aten.linear.default})
 MATMUL_OPS = frozenset({_aten.matmul.default, _aten.bmm.default, _aten.mm.default})
 SDPA = _aten.scaled_dot_product_attention.default
@@ -91,11 +100,11 @@ class QuantPolicy:
 
 def activation_spec(policy: QuantPolicy) -> QuantizationSpec:
     """Per-tensor symmetric int8 for activations (zero point 0, full range)."""
-    common = {"dtype": torch.int8, "qscheme": torch.per_tensor_symmetric, "quant_min": ACT_QMIN,
-              "quant_max": ACT_QMAX}
+    common = {"dtype": torch.int8, "qscheme": torch.per_tensor_symmetric, "quant_min": ACT_QMIN, "quant_max": ACT_QMAX}
     if policy.qat:
-        ctr = FusedMovingAvgObsFakeQuantize.with_args(observer=MovingAverageMinMaxObserver,
-                                                      averaging_constant=0.01, **common)
+        ctr = FusedMovingAvgObsFakeQuantize.with_args(
+            observer=MovingAverageMinMaxObserver, averaging_constant=0.01, **common
+        )
     else:
         ctr = (policy.act_observer or MinMaxObserver).with_args(**common)
     return QuantizationSpec(observer_or_fake_quant_ctr=ctr, **common)
@@ -104,17 +113,27 @@ def activation_spec(policy: QuantPolicy) -> QuantizationSpec:
 def weight_spec(policy: QuantPolicy, per_channel: bool) -> QuantizationSpec:
     """Symmetric int8 weights (narrow range): per output channel on axis 0, or per tensor."""
     if per_channel:
-        common: dict[str, Any] = {"dtype": torch.int8, "qscheme": torch.per_channel_symmetric,
-                                  "quant_min": WEIGHT_QMIN, "quant_max": WEIGHT_QMAX, "ch_axis": 0}
+        common: dict[str, Any] = {
+            "dtype": torch.int8,
+            "qscheme": torch.per_channel_symmetric,
+            "quant_min": WEIGHT_QMIN,
+            "quant_max": WEIGHT_QMAX,
+            "ch_axis": 0,
+        }
         if policy.qat:
             # averaging_constant=1: the range follows the current weights, not a stale average
-            ctr = FusedMovingAvgObsFakeQuantize.with_args(observer=MovingAveragePerChannelMinMaxObserver,
-                                                          averaging_constant=1.0, **common)
+            ctr = FusedMovingAvgObsFakeQuantize.with_args(
+                observer=MovingAveragePerChannelMinMaxObserver, averaging_constant=1.0, **common
+            )
         else:
             ctr = PerChannelMinMaxObserver.with_args(**common)
         return QuantizationSpec(observer_or_fake_quant_ctr=ctr, **common)
-    common = {"dtype": torch.int8, "qscheme": torch.per_tensor_symmetric, "quant_min": WEIGHT_QMIN,
-              "quant_max": WEIGHT_QMAX}
+    common = {
+        "dtype": torch.int8,
+        "qscheme": torch.per_tensor_symmetric,
+        "quant_min": WEIGHT_QMIN,
+        "quant_max": WEIGHT_QMAX,
+    }
     if policy.qat:
         ctr = FakeQuantize.with_args(observer=MovingAverageMinMaxObserver, averaging_constant=1.0, **common)
     else:
@@ -125,7 +144,7 @@ def weight_spec(policy: QuantPolicy, per_channel: bool) -> QuantizationSpec:
 def _strip_root(path: str) -> str:
     for prefix in ("L['self'].", "L__self__.", "module."):
         if path.startswith(prefix):
-            path = path[len(prefix):]
+            path = path[len(prefix) :]
     return path
 
 
@@ -173,8 +192,7 @@ class TensorRTInt8Quantizer(Quantizer):  # type: ignore[misc]
         super().__init__()
         self.policy = policy or QuantPolicy()
         if self.policy.conv_transpose not in ("per_tensor", "float"):
-            raise BadInput(f"conv_transpose policy must be 'per_tensor' or 'float', got "
-                           f"'{self.policy.conv_transpose}'")
+            raise BadInput(f"conv_transpose policy must be 'per_tensor' or 'float', got '{self.policy.conv_transpose}'")
         self.quantized: dict[str, str] = {}
         self.float_ops: dict[str, str] = {}
 
@@ -248,6 +266,7 @@ def float_layers(module: torch.nn.Module, quantized: dict[str, str]) -> dict[str
 
 # -- capture and convert --------------------------------------------------------------------------------------------
 
+
 def capture(model: LoadedModel, *, train: bool) -> tuple[GraphModule, LoadedModel]:
     """``torch.export`` a copy of the model (its :class:`FlatOutputs` wrapper) into the ATen graph pt2e works
     on, with the model's dynamic axes, in training mode for QAT (BatchNorm batch statistics, dropout) or in
@@ -278,24 +297,35 @@ def capture(model: LoadedModel, *, train: bool) -> tuple[GraphModule, LoadedMode
             try:
                 program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes(model), strict=False)
             except Exception:  # retry letting torch specialize axes it cannot keep dynamic (recurrent cells)
-                program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes(model, "AUTO"),
-                                              strict=False)
+                program = torch.export.export(
+                    module, example, dynamic_shapes=dynamic_shapes(model, "AUTO"), strict=False
+                )
     except Exception as exc:  # torch.export raises many types
-        raise BadInput(f"cannot capture the model for quantization: torch.export failed: {one_line(exc)}; "
-                       f"check that forward has no data-dependent control flow") from exc
+        raise BadInput(
+            f"cannot capture the model for quantization: torch.export failed: {one_line(exc)}; "
+            f"check that forward has no data-dependent control flow"
+        ) from exc
     frozen = {(n, int(a)) for n, _, a in (f.rpartition(":") for f in program_frozen_axes(program, model))}
-    specs = [dataclasses.replace(s, dynamic=tuple(a for a in s.dynamic if (s.name, a) not in frozen),
-                                 shape=tuple(int(t.shape[a]) if (s.name, a) in frozen else d
-                                             for a, d in enumerate(s.shape)))
-             for s, t in zip(model.inputs, example, strict=True)]
+    specs = [
+        dataclasses.replace(
+            s,
+            dynamic=tuple(a for a in s.dynamic if (s.name, a) not in frozen),
+            shape=tuple(int(t.shape[a]) if (s.name, a) in frozen else d for a, d in enumerate(s.shape)),
+        )
+        for s, t in zip(model.inputs, example, strict=True)
+    ]
     gm: GraphModule = program.module()
     return gm, dataclasses.replace(model, inputs=specs)
 
 
 def frozen_axes(model: LoadedModel, captured: LoadedModel) -> list[str]:
     """Axes dynamic in ``model`` but static in ``captured``, as ``NAME:AXIS=SIZE``."""
-    return [f"{a.name}:{ax}={b.shape[ax]}" for a, b in zip(model.inputs, captured.inputs, strict=True)
-            for ax in a.dynamic if ax not in b.dynamic]
+    return [
+        f"{a.name}:{ax}={b.shape[ax]}"
+        for a, b in zip(model.inputs, captured.inputs, strict=True)
+        for ax in a.dynamic
+        if ax not in b.dynamic
+    ]
 
 
 def require_quantizable(quantizer: TensorRTInt8Quantizer, model: LoadedModel) -> None:
@@ -306,9 +336,11 @@ def require_quantizable(quantizer: TensorRTInt8Quantizer, model: LoadedModel) ->
     """
     if not quantizer.quantized:
         kinds = sorted({type(m).__name__ for m in model.module.modules() if any(True for _ in m.parameters(False))})
-        raise BadInput(f"'{model.source}' has no layer edgekit can quantize to INT8: expected Conv, ConvTranspose, "
-                       f"Linear or MatMul with weights, found {', '.join(kinds) or 'no layers with parameters'}; "
-                       f"deploy it in fp32/fp16 instead")
+        raise BadInput(
+            f"'{model.source}' has no layer edgekit can quantize to INT8: expected Conv, ConvTranspose, "
+            f"Linear or MatMul with weights, found {', '.join(kinds) or 'no layers with parameters'}; "
+            f"deploy it in fp32/fp16 instead"
+        )
 
 
 def set_attention_dropout(gm: GraphModule, train: bool) -> None:
@@ -363,5 +395,4 @@ def convert(prepared: GraphModule) -> GraphModule:
 def as_loaded(converted: GraphModule, model: LoadedModel, source: str) -> LoadedModel:
     """The converted Q/DQ graph as a :class:`LoadedModel` with the original inputs and outputs (its ``predict``
     is the torch reference the INT8 ONNX files are verified against)."""
-    return LoadedModel(converted, list(model.inputs), list(model.outputs), source, model.recipe, model.atol,
-                       model.rtol)
+    return LoadedModel(converted, list(model.inputs), list(model.outputs), source, model.recipe, model.atol, model.rtol)

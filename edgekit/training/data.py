@@ -1,7 +1,7 @@
 """Recipe data: scikit-learn's digits (real, ships with the package, offline) and procedurally generated images.
 
-Every function returns a :class:`~edgekit.training.recipe.Data` whose ``train`` and ``val`` dicts hold the model's inputs
-under the input names (so ``Data.train`` doubles as calibration data for quantization) plus task keys:
+Every function returns a :class:`~edgekit.training.recipe.Data` whose ``train`` and ``val`` dicts hold the model's
+inputs under the input names (so ``Data.train`` doubles as calibration data for quantization) plus task keys:
 ``labels`` (class ids), ``anomaly`` (1 = anomalous), ``clean`` (denoising targets), ``real`` (images a generator
 should imitate). Splits are fixed: they depend on :data:`SPLIT_SEED` only, never on the training seed, so every
 model of a family is scored on the same validation samples.
@@ -60,8 +60,10 @@ def digits_classification(name: str = "x", layout: str = "image") -> Data:
         layout: one of :data:`LAYOUTS`.
     """
     x_tr, y_tr, x_va, y_va = _digits_split()
-    return Data(train={name: _layout(x_tr, layout), "labels": y_tr.copy()},
-                val={name: _layout(x_va, layout), "labels": y_va.copy()})
+    return Data(
+        train={name: _layout(x_tr, layout), "labels": y_tr.copy()},
+        val={name: _layout(x_va, layout), "labels": y_va.copy()},
+    )
 
 
 def digits_anomaly(name: str = "x", layout: str = "flat", normal: Sequence[int] = (0, 1, 2, 3, 4)) -> Data:
@@ -76,10 +78,18 @@ def digits_anomaly(name: str = "x", layout: str = "flat", normal: Sequence[int] 
         raise BadInput(f"normal classes must be a non-empty proper subset of 0-9, got {list(normal)}")
     x_tr, y_tr, x_va, y_va = _digits_split()
     keep = np.isin(y_tr, normal_set)
-    return Data(train={name: _layout(x_tr[keep], layout), "labels": y_tr[keep].copy(),
-                       "anomaly": np.zeros(int(keep.sum()), np.int64)},
-                val={name: _layout(x_va, layout), "labels": y_va.copy(),
-                     "anomaly": (~np.isin(y_va, normal_set)).astype(np.int64)})
+    return Data(
+        train={
+            name: _layout(x_tr[keep], layout),
+            "labels": y_tr[keep].copy(),
+            "anomaly": np.zeros(int(keep.sum()), np.int64),
+        },
+        val={
+            name: _layout(x_va, layout),
+            "labels": y_va.copy(),
+            "anomaly": (~np.isin(y_va, normal_set)).astype(np.int64),
+        },
+    )
 
 
 def digits_denoise(name: str = "noisy", layout: str = "image", noise_std: float = 0.3) -> Data:
@@ -107,11 +117,14 @@ def digits_generation(name: str = "z", latent: int = 16, n_val: int = 360) -> Da
     rng = np.random.default_rng(SPLIT_SEED)
     z_tr = rng.standard_normal((len(x_tr), latent)).astype(np.float32)
     z_va = rng.standard_normal((n_val, latent)).astype(np.float32)
-    return Data(train={name: z_tr, "real": _layout(x_tr, "image"), "labels": y_tr.copy()},
-                val={name: z_va, "real": _layout(x_va, "image"), "labels": y_va.copy()})
+    return Data(
+        train={name: z_tr, "real": _layout(x_tr, "image"), "labels": y_tr.copy()},
+        val={name: z_va, "real": _layout(x_va, "image"), "labels": y_va.copy()},
+    )
 
 
 # -- generated industrial-defect images --------------------------------------------------------------------------
+
 
 def defect_images(name: str = "x", n_train: int = 2000, n_val: int = 400, size: int = 32) -> Data:
     """Procedural surface-inspection images: ``{name: (N, 1, size, size) float32 in [0, 1], "labels"}``,
@@ -146,8 +159,9 @@ def _texture(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.nda
     for _ in range(3):
         a = angle + rng.normal(0, 0.15)
         freq = rng.uniform(4, 14)
-        img += rng.uniform(0.01, 0.05) * np.sin(2 * np.pi * freq * (xx * np.cos(a) + yy * np.sin(a))
-                                                + rng.uniform(0, 2 * np.pi))
+        img += rng.uniform(0.01, 0.05) * np.sin(
+            2 * np.pi * freq * (xx * np.cos(a) + yy * np.sin(a)) + rng.uniform(0, 2 * np.pi)
+        )
     img += rng.uniform(-0.08, 0.08) * (xx - 0.5) + rng.uniform(-0.08, 0.08) * (yy - 0.5)
     return img + rng.normal(0, rng.uniform(0.01, 0.03), xx.shape)
 
@@ -166,4 +180,4 @@ def _defect(rng: np.random.Generator, px: np.ndarray, py: np.ndarray) -> np.ndar
         return sign * contrast * np.exp(-0.5 * (dist / width) ** 2)
     cx, cy = rng.uniform(3, size - 3, 2)  # spot
     radius = rng.uniform(1.0, 2.5)
-    return sign * (contrast + 0.05) * np.exp(-0.5 * ((px - cx) ** 2 + (py - cy) ** 2) / radius ** 2)
+    return sign * (contrast + 0.05) * np.exp(-0.5 * ((px - cx) ** 2 + (py - cy) ** 2) / radius**2)

@@ -43,12 +43,14 @@ class Task(Protocol):
     metric: str
     higher_is_better: bool
 
-    def train(self, model: torch.nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None,
-              seed: int = 0) -> None:
+    def train(
+        self, model: torch.nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None, seed: int = 0
+    ) -> None:
         """Train ``model`` in place on ``data.train``."""
 
-    def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
-                 reference: Predict | None = None) -> dict[str, float]:
+    def evaluate(
+        self, predict: Predict, data: Data, recipe: Recipe, reference: Predict | None = None
+    ) -> dict[str, float]:
         """Score ``predict`` on ``data.val``; the dict holds ``metric`` and may hold more numbers.
         ``reference`` is eager PyTorch, for metrics measured against it (PSNR of a generator)."""
 
@@ -102,8 +104,10 @@ def get_recipe(ref: str) -> Recipe:
     if ref.endswith(".py"):
         path = Path(ref)
         if not path.is_file():
-            raise BadInput(f"recipe file '{ref}' does not exist; give a recipe name "
-                           f"({', '.join(recipe_names())}) or an existing .py path")
+            raise BadInput(
+                f"recipe file '{ref}' does not exist; give a recipe name "
+                f"({', '.join(recipe_names())}) or an existing .py path"
+            )
         module = _import_path(path)
     else:
         names = recipe_names()

@@ -1,8 +1,8 @@
 """Generic training loops and metrics, shared by the recipes.
 
 A task trains an ``nn.Module`` in place (CPU, seeded, mini-batch Adam) and scores any backend through a
-:data:`~edgekit.training.recipe.Predict` (named numpy inputs -> named numpy outputs), evaluating in batches so ONNX Runtime,
-TorchScript, TensorRT or eager PyTorch are all scored by the same code. The model's inputs are
+:data:`~edgekit.training.recipe.Predict` (named numpy inputs -> named numpy outputs), evaluating in batches so ONNX
+Runtime, TorchScript, TensorRT or eager PyTorch are all scored by the same code. The model's inputs are
 ``recipe.inputs`` (by name, in ``forward`` order); its outputs are ``recipe.outputs``.
 
 Tasks:
@@ -44,6 +44,7 @@ PSNR_CAP = 200.0
 
 # -- metrics (numpy, backend-independent) -------------------------------------------------------------------------
 
+
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose arg-max equals the label."""
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
@@ -84,23 +85,21 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     err = mse(a, b)
     if err == 0.0:
         return PSNR_CAP
-    return float(min(PSNR_CAP, 10.0 * math.log10(data_range ** 2 / err)))
+    return float(min(PSNR_CAP, 10.0 * math.log10(data_range**2 / err)))
 
 
-def predict_batched(predict: Predict, arrays: Arrays, names: Sequence[str],
-                    batch_size: int = EVAL_BATCH) -> Arrays:
+def predict_batched(predict: Predict, arrays: Arrays, names: Sequence[str], batch_size: int = EVAL_BATCH) -> Arrays:
     """Run ``predict`` over ``arrays[names]`` in batches and concatenate each output along axis 0."""
     n = len(arrays[names[0]])
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, n, batch_size):
-        out = predict({k: np.ascontiguousarray(arrays[k][start:start + batch_size]) for k in names})
+        out = predict({k: np.ascontiguousarray(arrays[k][start : start + batch_size]) for k in names})
         for k, v in out.items():
             parts.setdefault(k, []).append(np.asarray(v))
     return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
 
 
-def calibration_batches(data: Data, recipe: Recipe, batch_size: int = 32,
-                        limit: int | None = None) -> Iterator[Arrays]:
+def calibration_batches(data: Data, recipe: Recipe, batch_size: int = 32, limit: int | None = None) -> Iterator[Arrays]:
     """Batches of the training inputs (the model's inputs only), in a fixed order: calibration data for
     post-training quantization. ``limit`` caps the number of batches."""
     names = [s.name for s in recipe.inputs]
@@ -108,10 +107,11 @@ def calibration_batches(data: Data, recipe: Recipe, batch_size: int = 32,
     for i, start in enumerate(range(0, n, batch_size)):
         if limit is not None and i >= limit:
             return
-        yield {k: data.train[k][start:start + batch_size] for k in names}
+        yield {k: data.train[k][start : start + batch_size] for k in names}
 
 
 # -- training helpers -------------------------------------------------------------------------------------------
+
 
 def _input_names(recipe: Recipe) -> list[str]:
     return [s.name for s in recipe.inputs]
@@ -120,8 +120,10 @@ def _input_names(recipe: Recipe) -> list[str]:
 def _require(arrays: Arrays, keys: Sequence[str], where: str) -> None:
     missing = [k for k in keys if k not in arrays]
     if missing:
-        raise BadInput(f"{where} data lacks {missing}; it holds {sorted(arrays)}: the recipe's data() must "
-                       f"provide the model inputs and the task keys")
+        raise BadInput(
+            f"{where} data lacks {missing}; it holds {sorted(arrays)}: the recipe's data() must "
+            f"provide the model inputs and the task keys"
+        )
 
 
 def set_training(model: nn.Module, mode: bool) -> None:
@@ -129,8 +131,7 @@ def set_training(model: nn.Module, mode: bool) -> None:
     try:
         model.train(mode)
     except NotImplementedError:
-        from torchao.quantization.pt2e import (  # type: ignore[import-untyped]
-            move_exported_model_to_eval, move_exported_model_to_train)
+        from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train  # type: ignore[import-untyped]
 
         (move_exported_model_to_train if mode else move_exported_model_to_eval)(model)
 
@@ -140,11 +141,10 @@ def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator) -> Itera
     (same seed) and takes its own stride of each batch, so ranks see disjoint data and stay in step."""
     import torch.distributed as dist
 
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() \
-        else (0, 1)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
     perm = rng.permutation(n)
     for start in range(0, n - world + 1, batch_size):  # every rank gets at least one sample per step
-        yield perm[start:start + batch_size][rank::world]
+        yield perm[start : start + batch_size][rank::world]
 
 
 def _tensors(arrays: Arrays, keys: Sequence[str], idx: np.ndarray | None = None) -> list[torch.Tensor]:
@@ -159,8 +159,17 @@ def _outputs(model: nn.Module, args: Sequence[torch.Tensor]) -> list[torch.Tenso
     return flatten_outputs(model(*args))
 
 
-def fit(model: nn.Module, params: Any, loss_of: Callable[[np.ndarray], torch.Tensor], n: int, epochs: int,
-         batch_size: int, lr: float, seed: int, weight_decay: float = 0.0) -> list[float]:
+def fit(
+    model: nn.Module,
+    params: Any,
+    loss_of: Callable[[np.ndarray], torch.Tensor],
+    n: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    weight_decay: float = 0.0,
+) -> list[float]:
     """Adam with a cosine learning-rate schedule over ``epochs``; returns the mean loss of each epoch."""
     import torch
 
@@ -186,6 +195,7 @@ def fit(model: nn.Module, params: Any, loss_of: Callable[[np.ndarray], torch.Ten
 
 # -- tasks -----------------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Classification:
     """Cross-entropy on ``labels``; the first output holds the logits. Metric: ``top1`` on the val split."""
@@ -199,8 +209,7 @@ class Classification:
     higher_is_better: bool = True
     history: list[float] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
-    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None,
-              seed: int = 0) -> None:
+    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None, seed: int = 0) -> None:
         import torch.nn.functional as F
 
         names = _input_names(recipe)
@@ -210,12 +219,21 @@ class Classification:
             *args, labels = _tensors(data.train, [*names, "labels"], idx)
             return F.cross_entropy(_outputs(model, args)[0], labels, label_smoothing=self.label_smoothing)
 
-        self.history = fit(model, model.parameters(), loss_of, len(data.train["labels"]),
-                            self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed,
-                            self.weight_decay)
+        self.history = fit(
+            model,
+            model.parameters(),
+            loss_of,
+            len(data.train["labels"]),
+            self.epochs if epochs is None else epochs,
+            self.batch_size,
+            self.lr,
+            seed,
+            self.weight_decay,
+        )
 
-    def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
-                 reference: Predict | None = None) -> dict[str, float]:
+    def evaluate(
+        self, predict: Predict, data: Data, recipe: Recipe, reference: Predict | None = None
+    ) -> dict[str, float]:
         names = _input_names(recipe)
         _require(data.val, [*names, "labels"], "validation")
         logits = predict_batched(predict, data.val, names)[recipe.outputs[0]]
@@ -237,8 +255,7 @@ class AnomalyReconstruction:
     higher_is_better: bool = True
     history: list[float] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
-    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None,
-              seed: int = 0) -> None:
+    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None, seed: int = 0) -> None:
         import torch.nn.functional as F
 
         names = _input_names(recipe)
@@ -248,11 +265,20 @@ class AnomalyReconstruction:
             args = _tensors(data.train, names, idx)
             return F.mse_loss(_outputs(model, args)[0], args[0])
 
-        self.history = fit(model, model.parameters(), loss_of, len(data.train[names[0]]),
-                            self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed)
+        self.history = fit(
+            model,
+            model.parameters(),
+            loss_of,
+            len(data.train[names[0]]),
+            self.epochs if epochs is None else epochs,
+            self.batch_size,
+            self.lr,
+            seed,
+        )
 
-    def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
-                 reference: Predict | None = None) -> dict[str, float]:
+    def evaluate(
+        self, predict: Predict, data: Data, recipe: Recipe, reference: Predict | None = None
+    ) -> dict[str, float]:
         names = _input_names(recipe)
         _require(data.val, [*names, "anomaly"], "validation")
         x = data.val[names[0]]
@@ -286,8 +312,7 @@ class Generator:
     higher_is_better: bool = True
     history: list[float] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
-    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None,
-              seed: int = 0) -> None:
+    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None, seed: int = 0) -> None:
         import torch
         import torch.nn.functional as F
 
@@ -303,27 +328,39 @@ class Generator:
             z = torch.randn(len(idx), latent, generator=noise)
             fake = _outputs(model, [z])[0]
             ones, zeros = torch.ones(len(idx)), torch.zeros(len(idx))
-            d_loss = (F.binary_cross_entropy_with_logits(disc(real[idx]).flatten(), ones)
-                      + F.binary_cross_entropy_with_logits(disc(fake.detach()).flatten(), zeros))
+            d_loss = F.binary_cross_entropy_with_logits(
+                disc(real[idx]).flatten(), ones
+            ) + F.binary_cross_entropy_with_logits(disc(fake.detach()).flatten(), zeros)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
             return F.binary_cross_entropy_with_logits(disc(fake).flatten(), ones)
 
-        self.history = fit(model, [{"params": model.parameters(), "betas": (0.5, 0.999)}], loss_of, len(real),
-                            self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed)
+        self.history = fit(
+            model,
+            [{"params": model.parameters(), "betas": (0.5, 0.999)}],
+            loss_of,
+            len(real),
+            self.epochs if epochs is None else epochs,
+            self.batch_size,
+            self.lr,
+            seed,
+        )
 
-    def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
-                 reference: Predict | None = None) -> dict[str, float]:
+    def evaluate(
+        self, predict: Predict, data: Data, recipe: Recipe, reference: Predict | None = None
+    ) -> dict[str, float]:
         names = _input_names(recipe)
         _require(data.val, [*names, "real"], "validation")
         _require(data.train, ["real", "labels"], "training")
         fake = predict_batched(predict, data.val, names)[recipe.outputs[0]]
         flat = fake.reshape(len(fake), -1).astype(np.float64)
         real = data.val["real"].reshape(len(data.val["real"]), -1).astype(np.float64)
-        d2 = (flat ** 2).sum(1)[:, None] + (real ** 2).sum(1)[None, :] - 2 * flat @ real.T
-        metrics = {"digit_score": class_score(flat, data.train["real"], data.train["labels"]),
-                   "nn_mse": float(np.maximum(d2.min(axis=1), 0.0).mean() / flat.shape[1])}
+        d2 = (flat**2).sum(1)[:, None] + (real**2).sum(1)[None, :] - 2 * flat @ real.T
+        metrics = {
+            "digit_score": class_score(flat, data.train["real"], data.train["labels"]),
+            "nn_mse": float(np.maximum(d2.min(axis=1), 0.0).mean() / flat.shape[1]),
+        }
         if reference is not None:
             ref = predict_batched(reference, data.val, names)[recipe.outputs[0]]
             metrics["psnr_vs_eager"] = psnr(fake, ref)
@@ -368,8 +405,7 @@ class VAE:
     higher_is_better: bool = False
     history: list[float] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
-    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None,
-              seed: int = 0) -> None:
+    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None, seed: int = 0) -> None:
         import torch
         import torch.nn.functional as F
 
@@ -377,8 +413,10 @@ class VAE:
         _require(data.train, names, "training")
         core: Any = getattr(model, "module", model)  # a DistributedDataParallel wrapper keeps it in .module
         if not (callable(getattr(core, "encode", None)) and callable(getattr(core, "decode", None))):
-            raise BadInput(f"the VAE task needs a module with encode(x) -> (mean, logvar) and decode(z); "
-                           f"{type(core).__name__} has not both")
+            raise BadInput(
+                f"the VAE task needs a module with encode(x) -> (mean, logvar) and decode(z); "
+                f"{type(core).__name__} has not both"
+            )
         noise = torch.Generator().manual_seed(seed)
 
         def loss_of(idx: np.ndarray) -> torch.Tensor:
@@ -389,14 +427,23 @@ class VAE:
                 rec = F.binary_cross_entropy_with_logits(core.decode_logits(z), x, reduction="sum")
             else:
                 rec = F.binary_cross_entropy(core.decode(z).clamp(1e-6, 1 - 1e-6), x, reduction="sum")
-            kl = -0.5 * torch.sum(1 + logvar - mean ** 2 - logvar.exp())
+            kl = -0.5 * torch.sum(1 + logvar - mean**2 - logvar.exp())
             return (rec + self.beta * kl) / len(idx)
 
-        self.history = fit(model, model.parameters(), loss_of, len(data.train[names[0]]),
-                            self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed)
+        self.history = fit(
+            model,
+            model.parameters(),
+            loss_of,
+            len(data.train[names[0]]),
+            self.epochs if epochs is None else epochs,
+            self.batch_size,
+            self.lr,
+            seed,
+        )
 
-    def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
-                 reference: Predict | None = None) -> dict[str, float]:
+    def evaluate(
+        self, predict: Predict, data: Data, recipe: Recipe, reference: Predict | None = None
+    ) -> dict[str, float]:
         names = _input_names(recipe)
         _require(data.val, names, "validation")
         recon = predict_batched(predict, data.val, names)[recipe.outputs[0]]
@@ -419,8 +466,7 @@ class Denoise:
     higher_is_better: bool = True
     history: list[float] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
-    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None,
-              seed: int = 0) -> None:
+    def train(self, model: nn.Module, data: Data, recipe: Recipe, *, epochs: int | None = None, seed: int = 0) -> None:
         import torch
         import torch.nn.functional as F
 
@@ -433,11 +479,20 @@ class Denoise:
             noisy = (target + self.noise_std * torch.randn(target.shape, generator=noise)).clamp(0.0, 1.0)
             return F.mse_loss(_outputs(model, [noisy])[0], target)
 
-        self.history = fit(model, model.parameters(), loss_of, len(clean),
-                            self.epochs if epochs is None else epochs, self.batch_size, self.lr, seed)
+        self.history = fit(
+            model,
+            model.parameters(),
+            loss_of,
+            len(clean),
+            self.epochs if epochs is None else epochs,
+            self.batch_size,
+            self.lr,
+            seed,
+        )
 
-    def evaluate(self, predict: Predict, data: Data, recipe: Recipe,
-                 reference: Predict | None = None) -> dict[str, float]:
+    def evaluate(
+        self, predict: Predict, data: Data, recipe: Recipe, reference: Predict | None = None
+    ) -> dict[str, float]:
         names = _input_names(recipe)
         _require(data.val, [*names, "clean"], "validation")
         out = predict_batched(predict, data.val, names)[recipe.outputs[0]]

@@ -36,17 +36,26 @@ def seed_everything(seed: int) -> None:
 
 
 def eager_predict(module: nn.Module, recipe: Recipe) -> Predict:
-    """``module`` (put in eval mode) as a :data:`~edgekit.training.recipe.Predict` over the recipe's input/output names."""
+    """``module`` (put in eval mode) as a :data:`~edgekit.training.recipe.Predict` over the recipe's input/output
+    names."""
     from edgekit.core.model import FlatOutputs, LoadedModel
 
     module.eval()
-    loaded = LoadedModel(FlatOutputs(module), list(recipe.inputs), list(recipe.outputs), f"recipe:{recipe.name}",
-                         recipe, recipe.atol, recipe.rtol)
+    loaded = LoadedModel(
+        FlatOutputs(module),
+        list(recipe.inputs),
+        list(recipe.outputs),
+        f"recipe:{recipe.name}",
+        recipe,
+        recipe.atol,
+        recipe.rtol,
+    )
     return loaded.predict
 
 
-def train_recipe(recipe: Recipe, *, epochs: int | None = None, seed: int = 0,
-                 threads: int | None = TRAIN_THREADS) -> tuple[nn.Module, dict[str, float]]:
+def train_recipe(
+    recipe: Recipe, *, epochs: int | None = None, seed: int = 0, threads: int | None = TRAIN_THREADS
+) -> tuple[nn.Module, dict[str, float]]:
     """Build ``recipe``'s model, train it on CPU and score it on the validation split with eager inference.
 
     Args:
@@ -88,8 +97,9 @@ def train_recipe(recipe: Recipe, *, epochs: int | None = None, seed: int = 0,
     return model, metrics
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, recipe: Recipe | str,
-                    metrics: dict[str, float] | None = None) -> Path:
+def save_checkpoint(
+    model: nn.Module, path: str | Path, recipe: Recipe | str, metrics: dict[str, float] | None = None
+) -> Path:
     """Write ``{"state_dict", "recipe", "metrics"}`` to ``path`` atomically (temp file, then rename).
 
     Returns:
@@ -101,8 +111,11 @@ def save_checkpoint(model: nn.Module, path: str | Path, recipe: Recipe | str,
 
     path = Path(path)
     name = recipe if isinstance(recipe, str) else recipe.name
-    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "recipe": name,
-               "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
+    payload = {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "recipe": name,
+        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path

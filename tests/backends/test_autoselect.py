@@ -21,8 +21,13 @@ def why_of(decision, label: str) -> str:
 
 
 def test_fastest_verified_candidate_wins() -> None:
-    d = choose([EAGER, Candidate("onnxruntime", median_ms=0.8, verified=True),
-                Candidate("torch-cudagraph", median_ms=0.2, verified=True)])
+    d = choose(
+        [
+            EAGER,
+            Candidate("onnxruntime", median_ms=0.8, verified=True),
+            Candidate("torch-cudagraph", median_ms=0.2, verified=True),
+        ]
+    )
     assert d.chosen.backend == "torch-cudagraph"
     assert status_of(d, "torch-cudagraph") == "chosen"
     assert status_of(d, "onnxruntime") == "eligible"
@@ -31,8 +36,13 @@ def test_fastest_verified_candidate_wins() -> None:
 
 
 def test_never_slower_than_eager() -> None:
-    d = choose([EAGER, Candidate("onnxruntime", median_ms=1.3, verified=True),
-                Candidate("torchscript", median_ms=1.01, verified=True)])
+    d = choose(
+        [
+            EAGER,
+            Candidate("onnxruntime", median_ms=1.3, verified=True),
+            Candidate("torchscript", median_ms=1.01, verified=True),
+        ]
+    )
     assert d.chosen.is_eager
     assert "not faster than eager" in why_of(d, "onnxruntime")
     assert "eager baseline kept" in why_of(d, "torch")
@@ -40,17 +50,27 @@ def test_never_slower_than_eager() -> None:
 
 
 def test_failing_verification_is_excluded_even_when_fastest() -> None:
-    d = choose([EAGER, Candidate("tensorrt", "fp16", 0.1, verified=False, reason="max_abs 0.3 > atol 0.01"),
-                Candidate("onnxruntime", median_ms=0.5, verified=True)])
+    d = choose(
+        [
+            EAGER,
+            Candidate("tensorrt", "fp16", 0.1, verified=False, reason="max_abs 0.3 > atol 0.01"),
+            Candidate("onnxruntime", median_ms=0.5, verified=True),
+        ]
+    )
     assert d.chosen.backend == "onnxruntime"
     assert status_of(d, "tensorrt/fp16") == "excluded"
     assert "failed verification: max_abs 0.3" in why_of(d, "tensorrt/fp16")
 
 
 def test_unavailable_and_unmeasured_are_excluded() -> None:
-    d = choose([EAGER, Candidate("tensorrt", median_ms=0.1, verified=True, available=False, reason="no GPU"),
-                Candidate("onnxruntime-cudagraph", median_ms=None, verified=True, reason="timed out"),
-                Candidate("pt2", median_ms=math.nan, verified=True)])
+    d = choose(
+        [
+            EAGER,
+            Candidate("tensorrt", median_ms=0.1, verified=True, available=False, reason="no GPU"),
+            Candidate("onnxruntime-cudagraph", median_ms=None, verified=True, reason="timed out"),
+            Candidate("pt2", median_ms=math.nan, verified=True),
+        ]
+    )
     assert d.chosen.is_eager
     assert why_of(d, "tensorrt") == "unavailable: no GPU"
     assert why_of(d, "onnxruntime-cudagraph") == "not measured: timed out"
@@ -59,8 +79,9 @@ def test_unavailable_and_unmeasured_are_excluded() -> None:
 
 def test_ties_go_to_eager_then_to_the_first_listed() -> None:
     assert choose([EAGER, Candidate("torchscript", median_ms=1.0, verified=True)]).chosen.is_eager
-    d = choose([EAGER, Candidate("torchscript", median_ms=0.5, verified=True),
-                Candidate("pt2", median_ms=0.5, verified=True)])
+    d = choose(
+        [EAGER, Candidate("torchscript", median_ms=0.5, verified=True), Candidate("pt2", median_ms=0.5, verified=True)]
+    )
     assert d.chosen.backend == "torchscript"
     assert "tied with torchscript" in why_of(d, "pt2")
 
@@ -92,10 +113,13 @@ def test_every_candidate_is_listed_with_speedup() -> None:
 
 
 def test_candidates_for_cpu_and_cuda() -> None:
-    everything = ["torch", "torchscript", "pt2", "onnxruntime", "torch-cudagraph", "onnxruntime-cudagraph",
-                  "tensorrt"]
-    assert candidates_for("cpu", everything) == [("torch", "fp32"), ("torchscript", "fp32"), ("pt2", "fp32"),
-                                                  ("onnxruntime", "fp32")]
+    everything = ["torch", "torchscript", "pt2", "onnxruntime", "torch-cudagraph", "onnxruntime-cudagraph", "tensorrt"]
+    assert candidates_for("cpu", everything) == [
+        ("torch", "fp32"),
+        ("torchscript", "fp32"),
+        ("pt2", "fp32"),
+        ("onnxruntime", "fp32"),
+    ]
     cuda = candidates_for("cuda", everything, precisions=("fp32", "fp16"))
     assert cuda[0] == ("torch", "fp32")
     assert ("torch-cudagraph", "fp16") in cuda and ("tensorrt", "fp16") in cuda

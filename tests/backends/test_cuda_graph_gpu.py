@@ -14,14 +14,13 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.backends.cuda_graph import SYNC_HINT, CudaGraphRunner
-from edgekit.backends.precision import tf32
-from edgekit.intake.load import load_model
-from edgekit.core.model import FlatOutputs, LoadedModel
-from edgekit.backends.precision import tolerance_for
-from edgekit.training.recipe import recipe_names
-from edgekit.core.spec import InputSpec, random_inputs
 from edgekit.artifacts.verify import verify_runner
+from edgekit.backends.cuda_graph import SYNC_HINT, CudaGraphRunner
+from edgekit.backends.precision import tf32, tolerance_for
+from edgekit.core.model import FlatOutputs, LoadedModel
+from edgekit.core.spec import InputSpec, random_inputs
+from edgekit.intake.load import load_model
+from edgekit.training.recipe import recipe_names
 
 pytestmark = pytest.mark.cuda
 RECIPES = recipe_names()

@@ -24,9 +24,9 @@ from edgekit.backends.cuda_graph import (
     shape_key,
 )
 from edgekit.backends.ort_cuda import GraphSlots, OrtCudaRunner, graph_refusal, outputs_match
+from edgekit.backends.precision import precision_forward, tf32, tolerance_for
 from edgekit.core.errors import BackendUnavailable, BadInput
 from edgekit.core.model import FlatOutputs, LoadedModel
-from edgekit.backends.precision import precision_forward, tf32, tolerance_for
 from edgekit.core.spec import InputSpec, random_inputs
 
 # -- shape keys ----------------------------------------------------------------------------------------------------
@@ -60,6 +60,7 @@ class Recorder:
         def run(pool: Any) -> str:
             self.pools.append(pool)
             return name
+
         return run
 
 
@@ -70,8 +71,15 @@ def test_cache_captures_once_per_key_and_counts_hits() -> None:
     assert cache.get(key(1), rec.capture("other")) == "g1"
     assert cache.get(key(2), rec.capture("g2")) == "g2"
     assert len(rec.pools) == 2
-    assert cache.stats() == {"graphs": 2, "max_graphs": 4, "captures": 2, "hits": 1, "misses": 2, "evictions": 0,
-                             "refused": 0}
+    assert cache.stats() == {
+        "graphs": 2,
+        "max_graphs": 4,
+        "captures": 2,
+        "hits": 1,
+        "misses": 2,
+        "evictions": 0,
+        "refused": 0,
+    }
 
 
 def test_cache_evicts_least_recently_used_and_releases_it() -> None:
@@ -358,8 +366,8 @@ def test_runner_auto_precision_falls_back_from_cast_to_autocast() -> None:
 
 
 def test_runner_bf16_cast_on_a_recipe_verifies_at_bf16_tolerance() -> None:
-    from edgekit.intake.load import load_model
     from edgekit.artifacts.verify import verify_runner
+    from edgekit.intake.load import load_model
 
     model = load_model("cnn")
     with CpuGraphRunner(model, precision="bf16") as runner:
@@ -396,9 +404,11 @@ def test_graph_slots_number_from_one_and_run_out() -> None:
 
 
 def test_graph_refusal_names_the_cause() -> None:
-    partition = RuntimeError("[ONNXRuntimeError] : 1 : FAIL : This session cannot use the graph capture feature as "
-                             "requested by the user as all compute graph nodes have not been partitioned to the "
-                             "CUDAExecutionProvider")
+    partition = RuntimeError(
+        "[ONNXRuntimeError] : 1 : FAIL : This session cannot use the graph capture feature as "
+        "requested by the user as all compute graph nodes have not been partitioned to the "
+        "CUDAExecutionProvider"
+    )
     assert graph_refusal(partition).startswith("ORT placed some nodes on the CPU")
     assert "[ONNXRuntimeError]" not in graph_refusal(partition)
     flow = RuntimeError("This session cannot use the graph capture feature as the model has control flow nodes")

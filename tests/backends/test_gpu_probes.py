@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from edgekit.backends import probes as gpu
-from edgekit.core.errors import one_line
-from edgekit.core.errors import BackendUnavailable
+from edgekit.core.errors import BackendUnavailable, one_line
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answers of a machine without a GPU")
 
 
 @no_gpu
-@pytest.mark.parametrize("probe", [gpu.cuda_status, gpu.cuda_graphs_work, gpu.ort_cuda_works,
-                                   lambda: gpu.ort_cuda_works(graph=True)])
+@pytest.mark.parametrize(
+    "probe", [gpu.cuda_status, gpu.cuda_graphs_work, gpu.ort_cuda_works, lambda: gpu.ort_cuda_works(graph=True)]
+)
 def test_probes_say_no_quickly_with_the_reason(probe) -> None:
     start = time.perf_counter()
     ok, reason = probe()
@@ -79,9 +79,19 @@ def test_gpu_table_exits_3_with_a_clear_line(capsys: pytest.CaptureFixture[str])
 
 def test_gpu_table_renders_rows_and_asks_auto() -> None:
     table = load_gpu_table()
-    row = {"recipe": "cnn", "batch": 1, "eager_ms": 0.24, "eager_verified": True, "cudagraph_ms": 0.05,
-           "cudagraph_verified": True, "bare_ms": 0.045, "ort_iobinding_ms": 0.15, "ort_iobinding_verified": True,
-           "ort_cudagraph_status": "refused: ORT placed some nodes on the CPU", "runner_over_bare": 0.05 / 0.045}
+    row = {
+        "recipe": "cnn",
+        "batch": 1,
+        "eager_ms": 0.24,
+        "eager_verified": True,
+        "cudagraph_ms": 0.05,
+        "cudagraph_verified": True,
+        "bare_ms": 0.045,
+        "ort_iobinding_ms": 0.15,
+        "ort_iobinding_verified": True,
+        "ort_cudagraph_status": "refused: ORT placed some nodes on the CPU",
+        "runner_over_bare": 0.05 / 0.045,
+    }
     from edgekit.backends.selection import choose
 
     decision = choose([table._candidate(row, c, "fp32") for c in table.BACKENDS])
@@ -89,8 +99,10 @@ def test_gpu_table_renders_rows_and_asks_auto() -> None:
     row["auto"] = decision.to_json()
     meta = {"device": "H100", "rounds": 10, "precision": "fp32", "torch": "x", "onnxruntime": "y"}
     text = table.markdown([row], meta)
-    assert "| cnn | 1 | 0.240 (1.00x) | 0.050 (4.80x) | 0.045 (5.33x) | 0.150 (1.60x) | refused | 1.11 | " \
-           "torch-cudagraph |" in text
+    assert (
+        "| cnn | 1 | 0.240 (1.00x) | 0.050 (4.80x) | 0.045 (5.33x) | 0.150 (1.60x) | refused | 1.11 | "
+        "torch-cudagraph |" in text
+    )
     assert "refused: ORT placed some nodes on the CPU" in text
     calls = {"a": lambda: None, "b": lambda: None}
     times = table.time_round_robin(calls, rounds=5, warmup=1)

@@ -36,15 +36,35 @@ def one_error_line(result: Any, code: int) -> str:
 
 def test_bench_writes_every_report(tiny_export: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "reports here"
-    result = invoke("bench", tiny_export["ref"], tiny_export["dir"] / "model.onnx", "--iters", 5, "--warmup", 1,
-                    "--batch", "1,3", "--threads", 1, "--json", out / "b.json", "--markdown", out / "b.md",
-                    "--html", out / "b.html")
+    result = invoke(
+        "bench",
+        tiny_export["ref"],
+        tiny_export["dir"] / "model.onnx",
+        "--iters",
+        5,
+        "--warmup",
+        1,
+        "--batch",
+        "1,3",
+        "--threads",
+        1,
+        "--json",
+        out / "b.json",
+        "--markdown",
+        out / "b.md",
+        "--html",
+        out / "b.html",
+    )
     assert result.exit_code == 0, result.output
     assert "model.onnx" in result.stdout and "vs eager" in result.stdout and "fastest verified" in result.stdout
     data = json.loads((out / "b.json").read_text())
     assert data["schema"] == "edgekit.bench/1" and data["settings"]["threads"] == 1
-    assert [(r["name"], r["batch"]) for r in data["rows"]] == [("eager", 1), ("model.onnx", 1), ("eager", 3),
-                                                              ("model.onnx", 3)]
+    assert [(r["name"], r["batch"]) for r in data["rows"]] == [
+        ("eager", 1),
+        ("model.onnx", 1),
+        ("eager", 3),
+        ("model.onnx", 3),
+    ]
     assert "<svg" in (out / "b.html").read_text() and "| `model.onnx` |" in (out / "b.md").read_text()
 
 
@@ -58,8 +78,9 @@ def test_artifact_that_does_not_load(tiny_export: dict[str, Any], tmp_path: Path
 def test_data_that_does_not_match_the_inputs(tiny_export: dict[str, Any], tmp_path: Path) -> None:
     npz = tmp_path / "data.npz"
     np.savez(npz, image=np.zeros((4, 6), np.float32))
-    line = one_error_line(invoke("bench", tiny_export["ref"], tiny_export["dir"] / "model.onnx", "--data", npz,
-                                 "--iters", 2), 2)
+    line = one_error_line(
+        invoke("bench", tiny_export["ref"], tiny_export["dir"] / "model.onnx", "--data", npz, "--iters", 2), 2
+    )
     assert "no array 'x'" in line and "'image'" in line
 
 

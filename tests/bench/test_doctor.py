@@ -6,16 +6,26 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.jobs import doctor
-from edgekit.backends.registry import BACKENDS
 from edgekit.artifacts.formats import FORMATS
+from edgekit.backends.registry import BACKENDS
+from edgekit.jobs import doctor
 
 
 def test_diagnose_lists_everything() -> None:
     report = doctor.diagnose()
     names = [c["name"] for c in report["checks"]]
-    assert names == ["python", "torch", "gpu", "cuda graphs", "onnxruntime cuda", "onnxruntime cuda graph",
-                     "onnxruntime", "tensorrt", "pycuda", "jetson"]
+    assert names == [
+        "python",
+        "torch",
+        "gpu",
+        "cuda graphs",
+        "onnxruntime cuda",
+        "onnxruntime cuda graph",
+        "onnxruntime",
+        "tensorrt",
+        "pycuda",
+        "jetson",
+    ]
     assert [c["name"] for c in report["formats"]] == list(FORMATS)
     assert [c["name"] for c in report["backends"]] == list(BACKENDS)
     for c in report["checks"] + report["formats"] + report["backends"]:

@@ -19,8 +19,10 @@ import pytest
 from edgekit.bench.html import PALETTE, html_page
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install -y "
-                                                        "chromium); the HTML report cannot be rendered here")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (Debian: apt-get install -y chromium); the HTML report cannot be rendered here",
+)
 
 # Runs inside the page, after the report: measures what the layout engine made of the charts and writes it into
 # the DOM, which --dump-dom then returns. Added for the test only; the report itself has no script.
@@ -37,9 +39,19 @@ document.body.setAttribute('data-probe', JSON.stringify({
 
 
 def chromium(*args: str, profile: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    cmd = [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-           f"--user-data-dir={profile}", *args]
+    cmd = [
+        CHROMIUM or "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -49,8 +61,8 @@ def read_png(path: Path) -> np.ndarray:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -118,7 +130,7 @@ def test_chromium_paints_the_charts(page: Path, tmp_path: Path) -> None:
     pixels = read_png(shot)
     assert pixels.shape[:2] == (1400, 1280)
     for colour in PALETTE[:3]:  # the three backends' marker colours are on screen (markers: 85 % over white)
-        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
         blended = 0.85 * rgb + 0.15 * 255
         close = np.abs(pixels.astype(float) - blended).sum(axis=2) < 30
         assert close.sum() > 100, f"{colour} markers not painted ({close.sum()} pixels)"

@@ -19,16 +19,41 @@ from edgekit.core.errors import BadInput
 
 
 def test_json_round_trip_and_schema_check(report: dict[str, Any], tmp_path: Path) -> None:
-    paths = rep.write_reports(report, json_path=tmp_path / "r.json", markdown_path=tmp_path / "r.md",
-                              html_path=tmp_path / "out dir" / "r.html")
+    paths = rep.write_reports(
+        report,
+        json_path=tmp_path / "r.json",
+        markdown_path=tmp_path / "r.md",
+        html_path=tmp_path / "out dir" / "r.html",
+    )
     assert [p.name for p in paths] == ["r.json", "r.md", "r.html"] and all(p.is_file() for p in paths)
     assert not list(tmp_path.glob(".*partial*"))  # atomic writes leave no temporaries
     data = load_result(tmp_path / "r.json")
     assert data["schema"] == SCHEMA and len(data["rows"]) == len(report["rows"])
     row = data["rows"][1]
-    assert set(row) >= {"id", "name", "artifact", "format", "backend", "precision", "batch", "status", "reason",
-                        "size_bytes", "verification", "load_ms", "cold_ms", "latency_ms", "throughput", "speedup",
-                        "peak_rss_mb", "rss_delta_mb", "gpu_peak_mb", "accuracy", "agreement", "details"}
+    assert set(row) >= {
+        "id",
+        "name",
+        "artifact",
+        "format",
+        "backend",
+        "precision",
+        "batch",
+        "status",
+        "reason",
+        "size_bytes",
+        "verification",
+        "load_ms",
+        "cold_ms",
+        "latency_ms",
+        "throughput",
+        "speedup",
+        "peak_rss_mb",
+        "rss_delta_mb",
+        "gpu_peak_mb",
+        "accuracy",
+        "agreement",
+        "details",
+    }
     assert set(row["latency_ms"]) >= {"count", "min", "mean", "std", "p50", "p90", "p95", "p99", "max", "quantiles"}
     (tmp_path / "other.json").write_text(json.dumps({"schema": "something/9"}))
     with pytest.raises(BadInput, match="not an edgekit bench report"):

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgekit.backends.registry import BACKENDS, BackendInfo
 from edgekit.backends.base import Runner
+from edgekit.backends.registry import BACKENDS, BackendInfo
 from edgekit.bench.run import BenchConfig, picks, resolve_model, run_bench, split_refs
 from edgekit.bench.subjects import BenchRow, read_artifact
 from edgekit.bench.timing import Candidate, LatencyStats
@@ -29,7 +29,8 @@ def rows_by(result: Any, **match: Any) -> list[BenchRow]:
 def test_every_artifact_and_eager_at_every_batch(tiny_export: dict[str, Any]) -> None:
     result = run_bench(tiny_export["model"], [tiny_export["dir"]], BenchConfig(batches=(1, 4), threads=1, **FAST))
     assert [(r.name, r.batch) for r in result.rows] == [
-        (n, b) for b in (1, 4) for n in ("eager", "model.onnx", "model.pt2", "model.ts")]
+        (n, b) for b in (1, 4) for n in ("eager", "model.onnx", "model.pt2", "model.ts")
+    ]
     for r in result.rows:
         assert r.status == "ok", r.reason
         assert r.latency is not None and r.latency.count == 8 and r.throughput and r.throughput > 0
@@ -65,27 +66,34 @@ def test_data_file_scores_top1_for_every_artifact(tiny_export: dict[str, Any], t
         assert r.agreement["top1_pct"] == 100.0 and r.agreement["samples"] == 50
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"y": np.zeros((4, 6), np.float32)}, "has no array 'x'"),
-    ({"x": np.zeros((4, 7), np.float32)}, "expected Nx6"),
-    ({"x": np.zeros((4, 6), np.float32), "labels": np.zeros(3, np.int64)}, "different numbers of samples"),
-    ({"x": np.zeros((4, 6), np.float32), "extra": np.zeros(4)}, "unexpected arrays"),
-])
-def test_data_file_that_does_not_fit_is_bad_input(tiny_export: dict[str, Any], tmp_path: Path,
-                                                  arrays: dict[str, np.ndarray], message: str) -> None:
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"y": np.zeros((4, 6), np.float32)}, "has no array 'x'"),
+        ({"x": np.zeros((4, 7), np.float32)}, "expected Nx6"),
+        ({"x": np.zeros((4, 6), np.float32), "labels": np.zeros(3, np.int64)}, "different numbers of samples"),
+        ({"x": np.zeros((4, 6), np.float32), "extra": np.zeros(4)}, "unexpected arrays"),
+    ],
+)
+def test_data_file_that_does_not_fit_is_bad_input(
+    tiny_export: dict[str, Any], tmp_path: Path, arrays: dict[str, np.ndarray], message: str
+) -> None:
     npz = tmp_path / "d.npz"
     np.savez(npz, **arrays)
     with pytest.raises(BadInput, match=message):
         run_bench(tiny_export["model"], [tiny_export["dir"] / "model.onnx"], BenchConfig(data=npz, **FAST))
 
 
-@pytest.mark.parametrize("config, error, message", [
-    (BenchConfig(batches=(0,)), BadInput, "batch size must be >= 1"),
-    (BenchConfig(backend="onnxrt"), BadInput, "Did you mean 'onnxruntime'"),
-    (BenchConfig(iters=3, seconds=1.0), BadInput, "not both"),
-    (BenchConfig(device="gpu"), BadInput, "unknown device"),
-    (BenchConfig(precisions=("fp8",)), BadInput, "unknown precision"),
-])
+@pytest.mark.parametrize(
+    "config, error, message",
+    [
+        (BenchConfig(batches=(0,)), BadInput, "batch size must be >= 1"),
+        (BenchConfig(backend="onnxrt"), BadInput, "Did you mean 'onnxruntime'"),
+        (BenchConfig(iters=3, seconds=1.0), BadInput, "not both"),
+        (BenchConfig(device="gpu"), BadInput, "unknown device"),
+        (BenchConfig(precisions=("fp8",)), BadInput, "unknown precision"),
+    ],
+)
 def test_bad_options(config: BenchConfig, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         config.validate()
@@ -108,8 +116,9 @@ def test_artifact_that_does_not_load_is_bad_input(tiny_export: dict[str, Any], t
         run_bench(tiny_export["model"], [broken], BenchConfig(**FAST))
 
 
-def test_unavailable_backends_give_rows_not_crashes(tiny_export: dict[str, Any],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unavailable_backends_give_rows_not_crashes(
+    tiny_export: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     class Refusing(Runner):
         backend = "refusing"
 
@@ -134,8 +143,9 @@ def test_unavailable_backends_give_rows_not_crashes(tiny_export: dict[str, Any],
             return Refusing
 
     monkeypatch.setitem(BACKENDS, "refusing", Info("refusing", "-", ("onnx",), ("cpu",), "test"))
-    monkeypatch.setitem(BACKENDS, "ghost", BackendInfo("ghost", "edgekit.no_such_module:Ghost", ("onnx",), ("cpu",),
-                                                       "not installed"))
+    monkeypatch.setitem(
+        BACKENDS, "ghost", BackendInfo("ghost", "edgekit.no_such_module:Ghost", ("onnx",), ("cpu",), "not installed")
+    )
     config = BenchConfig(backend="onnxruntime,tensorrt,refusing,ghost,pt2", **FAST)
     result = run_bench(tiny_export["model"], [tiny_export["dir"] / "model.onnx"], config)
     status = {r.backend: (r.status, r.reason) for r in result.rows if r.batch == 1}
@@ -151,8 +161,8 @@ def test_unavailable_backends_give_rows_not_crashes(tiny_export: dict[str, Any],
 
 
 def test_static_batch_artifacts_are_skipped_at_other_batches(tiny_export: dict[str, Any], tmp_path: Path) -> None:
-    from edgekit.export.driver import export_all
     from edgekit.artifacts.formats import FORMATS
+    from edgekit.export.driver import export_all
     from edgekit.intake.load import load_model
 
     model = load_model(tiny_export["ref"], static=True)  # batch fixed at the example's 2
@@ -165,8 +175,8 @@ def test_static_batch_artifacts_are_skipped_at_other_batches(tiny_export: dict[s
 
 
 def test_recipe_metric_for_every_artifact(tmp_path: Path) -> None:
-    from edgekit.export.driver import export_all
     from edgekit.artifacts.formats import FORMATS
+    from edgekit.export.driver import export_all
     from edgekit.intake.load import load_model
 
     model = load_model("mlp")
@@ -212,18 +222,27 @@ def test_reference_loops_are_timed_with_their_subject(tiny_export: dict[str, Any
         session, feed = subject.runner.session, subject.feed(batch)
         return Candidate(lambda: session.run(None, feed), "bare")
 
-    result = run_bench(tiny_export["model"], [tiny_export["dir"] / "model.onnx"], BenchConfig(**FAST),
-                       reference=bare)
+    result = run_bench(tiny_export["model"], [tiny_export["dir"] / "model.onnx"], BenchConfig(**FAST), reference=bare)
     onnx = rows_by(result, name="model.onnx")[0]
     assert onnx.details["bare_loop"]["count"] == 8 and onnx.details["bare_loop"]["p50_ms"] > 0
     assert "bare_loop" not in rows_by(result, name="eager")[0].details
 
 
-def _row(name: str, backend: str, p50: float | None, batch: int = 1, verification: str | None = "pass",
-         status: str = "ok") -> BenchRow:
+def _row(
+    name: str, backend: str, p50: float | None, batch: int = 1, verification: str | None = "pass", status: str = "ok"
+) -> BenchRow:
     lat = LatencyStats.from_ns([int(p50 * 1e6)] * 3) if p50 is not None else None
-    return BenchRow(name, None, "eager" if name == "eager" else "onnx", backend, "fp32", batch, status,
-                    latency=lat, verification=None if name == "eager" else verification)
+    return BenchRow(
+        name,
+        None,
+        "eager" if name == "eager" else "onnx",
+        backend,
+        "fp32",
+        batch,
+        status,
+        latency=lat,
+        verification=None if name == "eager" else verification,
+    )
 
 
 def test_picks_never_slower_than_eager_and_only_verified() -> None:
@@ -240,8 +259,7 @@ def test_auto_measures_every_candidate_backend(tiny_export: dict[str, Any]) -> N
     result = run_bench(tiny_export["model"], [tiny_export["dir"]], BenchConfig(backend="auto", **FAST))
     assert result.settings["backend"] == "auto"
     ran = {(r.name, r.backend) for r in result.rows if r.status == "ok"}
-    assert ran == {("eager", "torch"), ("model.onnx", "onnxruntime"), ("model.pt2", "pt2"),
-                   ("model.ts", "torchscript")}
+    assert ran == {("eager", "torch"), ("model.onnx", "onnxruntime"), ("model.pt2", "pt2"), ("model.ts", "torchscript")}
     pick = result.picks[0]
     eager_p50 = rows_by(result, name="eager")[0].latency.p50  # type: ignore[union-attr]
     assert pick["p50_ms"] <= eager_p50
@@ -251,8 +269,16 @@ def test_disturbed_rows_and_a_busy_machine_are_flagged() -> None:
     from edgekit.bench.run import stability_notes
 
     steady = _row("eager", "torch", 1.0)
-    disturbed = BenchRow("m.onnx", None, "onnx", "onnxruntime", "fp32", 1, "ok",
-                         latency=LatencyStats.from_ns([100_000] * 3 + [5_000_000] * 7))
+    disturbed = BenchRow(
+        "m.onnx",
+        None,
+        "onnx",
+        "onnxruntime",
+        "fp32",
+        1,
+        "ok",
+        latency=LatencyStats.from_ns([100_000] * 3 + [5_000_000] * 7),
+    )
     notes = stability_notes([steady, disturbed], busy=0.0, threads=2)
     assert "unstable" in disturbed.details and "unstable" not in steady.details
     assert len(notes) == 1 and "m.onnx [onnxruntime] b1" in notes[0]

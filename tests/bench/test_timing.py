@@ -60,7 +60,7 @@ def test_interleaved_runs_every_candidate_once_per_round_in_shuffled_order() -> 
     cands = [Logged(n, log) for n in "abcd"]
     out = time_interleaved(cands, iters=40, warmup=0, block=2, settle=0)
     assert [len(x) for x in out] == [40] * 4
-    rounds = [log[i:i + 4] for i in range(0, len(log), 4)]
+    rounds = [log[i : i + 4] for i in range(0, len(log), 4)]
     assert len(rounds) == 20 and all(sorted(r) == list("abcd") for r in rounds)
     assert len({r[0] for r in rounds}) == 4 and len({tuple(r) for r in rounds}) > 5  # the order changes
     again: list[str] = []
@@ -144,8 +144,8 @@ def test_torch_runner_times_inside_inference_mode():
     import torch
 
     from edgekit.backends.torch_runner import EagerRunner
-    from edgekit.intake.load import load_model
     from edgekit.core.spec import random_inputs
+    from edgekit.intake.load import load_model
 
     model = load_model("mlp")
     with EagerRunner(model) as runner:

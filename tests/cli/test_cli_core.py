@@ -83,28 +83,46 @@ def test_train_then_export_recipe_with_checkpoint(tmp_path):
 def test_recipes_lists_every_family():
     result = invoke("recipes")
     assert result.exit_code == 0
-    for name in ("mlp", "cnn", "defect", "rnn", "lstm", "gru", "gan", "dcgan", "autoencoder", "vae", "denoise",
-                 "transformer"):
+    for name in (
+        "mlp",
+        "cnn",
+        "defect",
+        "rnn",
+        "lstm",
+        "gru",
+        "gan",
+        "dcgan",
+        "autoencoder",
+        "vae",
+        "denoise",
+        "transformer",
+    ):
         assert name in result.output
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["export", "missing_model.py:make"], "does not exist"),
-    (["export", "cnnn"], "Did you mean 'cnn'"),
-    (["export", "{models}:two_head", "-i", "image:1x3"], "failed on example inputs"),
-    (["export", "{models}:two_head", "-i", "image"], "expected NAME:DIMS"),
-    (["export", "{models}:not_a_module", "-i", "x:1"], "expected a torch.nn.Module"),
-    (["export", "mlp", "--checkpoint", "{ckpt}"], "does not fit the model"),
-    (["export", "mlp", "--format", "onx"], "Did you mean 'onnx'"),
-    (["compare", "mlp", "nothing/here.onnx"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["export", "missing_model.py:make"], "does not exist"),
+        (["export", "cnnn"], "Did you mean 'cnn'"),
+        (["export", "{models}:two_head", "-i", "image:1x3"], "failed on example inputs"),
+        (["export", "{models}:two_head", "-i", "image"], "expected NAME:DIMS"),
+        (["export", "{models}:not_a_module", "-i", "x:1"], "expected a torch.nn.Module"),
+        (["export", "mlp", "--checkpoint", "{ckpt}"], "does not fit the model"),
+        (["export", "mlp", "--format", "onx"], "Did you mean 'onnx'"),
+        (["compare", "mlp", "nothing/here.onnx"], "does not exist"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, fragment, user_models, tmp_path):
     import torch
 
     ckpt = tmp_path / "wrong.pt"
     torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}}, ckpt)
-    result = invoke(*[a.format(models=user_models, ckpt=ckpt) for a in args], "-o", tmp_path / "o") \
-        if args[0] == "export" else invoke(*args)
+    result = (
+        invoke(*[a.format(models=user_models, ckpt=ckpt) for a in args], "-o", tmp_path / "o")
+        if args[0] == "export"
+        else invoke(*args)
+    )
     assert result.exit_code == 2, result.output
     assert fragment in one_error_line(result)
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
@@ -133,8 +151,13 @@ def test_verbose_shows_the_traceback(tmp_path):
 
 def test_installed_console_script_in_a_subprocess_from_a_spaced_cwd(user_models, spaced_dir):
     exe = shutil.which("edgekit") or str(Path(sys.executable).parent / "edgekit")
-    done = subprocess.run([exe, "export", f"{user_models.name}:two_head", "-f", "onnx", "-o", "out here"],
-                          cwd=spaced_dir, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [exe, "export", f"{user_models.name}:two_head", "-f", "onnx", "-o", "out here"],
+        cwd=spaced_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert (spaced_dir / "out here" / "model.onnx").is_file()
     bad = subprocess.run([exe, "export", "nope.py:x"], cwd=spaced_dir, capture_output=True, text=True, timeout=120)

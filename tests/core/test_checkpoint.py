@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.intake.checkpoint import apply_checkpoint, read_checkpoint
 from edgekit.core.errors import BadInput
+from edgekit.intake.checkpoint import apply_checkpoint, read_checkpoint
 from edgekit.intake.load import load_model
 
 

@@ -30,14 +30,17 @@ def test_package_module_factory(monkeypatch, user_models):
     assert m.inputs[0].dtype == "int64" and m.inputs[0].dynamic == (0, 1)
 
 
-@pytest.mark.parametrize("ref, fragment", [
-    ("no_such_recipe", "not a recipe"),
-    ("missing/file.py:make", "does not exist"),
-    ("{models}:nothing_here", "has no callable 'nothing_here'"),
-    ("{models}:not_a_module", "returned a int; expected a torch.nn.Module"),
-    ("no_such_pkg_xyz:make", "cannot import module"),
-    ("missing.pt2", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "ref, fragment",
+    [
+        ("no_such_recipe", "not a recipe"),
+        ("missing/file.py:make", "does not exist"),
+        ("{models}:nothing_here", "has no callable 'nothing_here'"),
+        ("{models}:not_a_module", "returned a int; expected a torch.nn.Module"),
+        ("no_such_pkg_xyz:make", "cannot import module"),
+        ("missing.pt2", "does not exist"),
+    ],
+)
 def test_bad_model_references(ref, fragment, user_models):
     with pytest.raises(BadInput, match=fragment):
         load_model(ref.format(models=user_models), inputs=["x:1x4"])
@@ -50,8 +53,9 @@ def test_inputs_that_do_not_fit_the_model(user_models):
 
 def test_torchscript_file_needs_inputs_unless_a_manifest_is_beside_it(tmp_path):
     m = load_model("mlp")
-    traced = torch.jit.trace(m.module, m.tensors({s.name: s.random(__import__("numpy").random.default_rng(0))
-                                                  for s in m.inputs}))
+    traced = torch.jit.trace(
+        m.module, m.tensors({s.name: s.random(__import__("numpy").random.default_rng(0)) for s in m.inputs})
+    )
     path = tmp_path / "m.ts"
     traced.save(str(path))
     with pytest.raises(BadInput, match="pass --input"):

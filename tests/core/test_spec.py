@@ -11,10 +11,17 @@ def test_parse_input_forms():
     assert parse_input("x:4x8", static=True).dynamic == ()
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    ("x", "expected NAME:DIMS"), ("x:1xa", "not integers"), ("x:0x3", ">= 1"), ("x:1x3:flaot32", "float32"),
-    (":1x3", "expected NAME:DIMS"), ("x:1:float32:extra", "expected NAME:DIMS"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ("x", "expected NAME:DIMS"),
+        ("x:1xa", "not integers"),
+        ("x:0x3", ">= 1"),
+        ("x:1x3:flaot32", "float32"),
+        (":1x3", "expected NAME:DIMS"),
+        ("x:1:float32:extra", "expected NAME:DIMS"),
+    ],
+)
 def test_parse_input_errors_say_the_fix(bad, fragment):
     with pytest.raises(BadInput, match=fragment):
         parse_input(bad)

@@ -1,8 +1,8 @@
 import numpy as np
 
+from edgekit.artifacts.verify import compare_arrays, verify_runner
 from edgekit.backends.torch_runner import EagerRunner
 from edgekit.intake.load import load_model
-from edgekit.artifacts.verify import compare_arrays, verify_runner
 
 
 def test_compare_arrays_metrics():

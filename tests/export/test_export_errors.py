@@ -1,10 +1,10 @@
 import onnx
 import pytest
 
+from edgekit.artifacts.formats import parse_formats
 from edgekit.core.errors import BadInput
 from edgekit.export.driver import export_all
 from edgekit.export.onnx import export_onnx, opset_of
-from edgekit.artifacts.formats import parse_formats
 from edgekit.intake.load import load_model
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from edgekit.export.driver import export_all
 from edgekit.artifacts.formats import parse_formats
+from edgekit.export.driver import export_all
 from edgekit.intake.load import load_model
 from edgekit.training.recipe import get_recipe, recipe_names
 from edgekit.training.train import save_checkpoint, train_recipe

@@ -27,8 +27,18 @@ def _one_error_line(result) -> str:  # type: ignore[no-untyped-def]
 def test_model_with_no_quantizable_layer(tiny_models: Path, tmp_path: Path) -> None:
     data = tmp_path / "calib.npz"
     np.savez(data, x=np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32))
-    result = _run("quantize", f"{tiny_models}:norm_only", "--input", "x:2x6", "--data", str(data), "--calibrate",
-                  "1", "-o", str(tmp_path))
+    result = _run(
+        "quantize",
+        f"{tiny_models}:norm_only",
+        "--input",
+        "x:2x6",
+        "--data",
+        str(data),
+        "--calibrate",
+        "1",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 2
     assert "no layer edgekit can quantize" in _one_error_line(result)
 
@@ -57,7 +67,17 @@ def test_unknown_method_and_missing_data(tiny_models: Path, tmp_path: Path) -> N
 
 
 def test_quantize_ok_prints_table(mlp_checkpoint: Path, tmp_path: Path) -> None:
-    result = _run("quantize", "mlp", "--checkpoint", str(mlp_checkpoint), "--calibrate", "2", "--max-drop", "0.1",
-                  "-o", str(tmp_path))
+    result = _run(
+        "quantize",
+        "mlp",
+        "--checkpoint",
+        str(mlp_checkpoint),
+        "--calibrate",
+        "2",
+        "--max-drop",
+        "0.1",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     assert "gate: pass" in result.output and "mlp.ptq.int8.ort.onnx" in result.output

@@ -16,12 +16,30 @@ import pytest
 def test_torchrun_two_processes(mlp_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "edgekit.cli.quant", "qat", "mlp", "--checkpoint", str(mlp_checkpoint), "--epochs", "1",
-           "--max-drop", "0.05", "-o", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "edgekit.cli.quant",
+        "qat",
+        "mlp",
+        "--checkpoint",
+        str(mlp_checkpoint),
+        "--epochs",
+        "1",
+        "--max-drop",
+        "0.05",
+        "-o",
+        str(out),
+    ]
     # its own process group, so that a hung rendezvous can be killed whole (workers included)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=240)
     except subprocess.TimeoutExpired:
@@ -37,5 +55,6 @@ def test_torchrun_two_processes(mlp_checkpoint: Path, tmp_path: Path) -> None:
     assert len(set(details["rank_state_sha256"])) == 1
     assert report["gate"]["status"] == "pass"
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted(["mlp.qat.int8.trt.onnx", "mlp.qat.int8.ort.onnx", "mlp.qat.pth", "mlp.qat.quant.json",
-                              "mlp.qat.quant.md"])
+    assert written == sorted(
+        ["mlp.qat.int8.trt.onnx", "mlp.qat.int8.ort.onnx", "mlp.qat.pth", "mlp.qat.quant.json", "mlp.qat.quant.md"]
+    )

@@ -10,11 +10,11 @@ import onnx
 import pytest
 
 from edgekit.core.errors import VerificationFailed
+from edgekit.core.spec import random_inputs
 from edgekit.intake.load import load_model
 from edgekit.quant.onnx_int8 import Graph, export_qdq, is_nonnegative, list_qdq, make_ort_encoding, validate_trt
-from edgekit.quant.report import verify_int8
 from edgekit.quant.ptq import calibrate
-from edgekit.core.spec import random_inputs
+from edgekit.quant.report import verify_int8
 
 
 def _ptq(ref: str, tmp: Path, name: str, **load: object):  # type: ignore[no-untyped-def]
@@ -66,8 +66,11 @@ def test_ort_file_reencodes_activations_as_uint8(conv_files) -> None:  # type: i
 
 def _scales(path: Path) -> dict[str, float]:
     g = Graph(onnx.load(str(path)))
-    return {n.input[0]: float(g.const(n.input[1])) for n in g.graph.node
-            if n.op_type == "QuantizeLinear" and g.const(n.input[0]) is None}
+    return {
+        n.input[0]: float(g.const(n.input[1]))
+        for n in g.graph.node
+        if n.op_type == "QuantizeLinear" and g.const(n.input[0]) is None
+    }
 
 
 def test_both_files_run_and_agree_with_torch_int8(conv_files) -> None:  # type: ignore[no-untyped-def]
@@ -108,10 +111,18 @@ def test_mixed_model_transposes_folded_conv_transpose_float_in_ort(tiny_models: 
 
 def test_is_nonnegative_follows_relu_through_pooling() -> None:
     h = onnx.helper
-    nodes = [h.make_node("Relu", ["x"], ["r"]), h.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2]),
-             h.make_node("Flatten", ["p"], ["f"]), h.make_node("Neg", ["f"], ["n"])]
-    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4])],
-                         [h.make_tensor_value_info("n", onnx.TensorProto.FLOAT, None)])
+    nodes = [
+        h.make_node("Relu", ["x"], ["r"]),
+        h.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2]),
+        h.make_node("Flatten", ["p"], ["f"]),
+        h.make_node("Neg", ["f"], ["n"]),
+    ]
+    graph = h.make_graph(
+        nodes,
+        "g",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4])],
+        [h.make_tensor_value_info("n", onnx.TensorProto.FLOAT, None)],
+    )
     g = Graph(h.make_model(graph))
     assert is_nonnegative(g, "f") and is_nonnegative(g, "r")
     assert not is_nonnegative(g, "n") and not is_nonnegative(g, "x")
@@ -125,6 +136,7 @@ def test_ort_output_quantization_keeps_output_names(conv_files, tmp_path: Path) 
     assert stats["quantized_outputs"] == 1  # the logits of the head Gemm
     model = onnx.load(str(out))
     assert [o.name for o in model.graph.output] == [o.name for o in onnx.load(str(trt)).graph.output]
-    assert model.graph.node and any(n.op_type == "QuantizeLinear" and n.input[0].endswith("_before_q")
-                                    for n in model.graph.node)
+    assert model.graph.node and any(
+        n.op_type == "QuantizeLinear" and n.input[0].endswith("_before_q") for n in model.graph.node
+    )
     assert verify_int8(q.model, out, 0.08, sample=feeds[0]).passed

@@ -72,8 +72,9 @@ def test_run_ptq_writes_both_encodings_and_report(mlp_checkpoint: Path, tmp_path
     assert "| top1 (gate) |" in md and "## Float layers" in md
 
 
-def test_run_ptq_gate_failure_exits_1_after_writing(mlp_checkpoint: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_ptq_gate_failure_exits_1_after_writing(
+    mlp_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import edgekit.quant.report as rep
 
     def worse(*args, **kwargs):  # type: ignore[no-untyped-def]

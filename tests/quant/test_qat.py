@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit.intake.checkpoint import apply_checkpoint
 from edgekit.core.errors import BadInput
+from edgekit.intake.checkpoint import apply_checkpoint
 from edgekit.intake.load import load_model
 from edgekit.quant.qat import quantization_aware_training, run_qat, state_hash
 
@@ -67,8 +67,8 @@ def test_qat_needs_a_recipe(tiny_models: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cnn_qat_folds_batchnorm(tmp_path: Path) -> None:
     """Conv-BN QAT (torchao's conv-bn fusion pattern matching takes ~20 s on a CPU)."""
-    from edgekit.training.train import save_checkpoint, train_recipe
     from edgekit.training.recipe import get_recipe
+    from edgekit.training.train import save_checkpoint, train_recipe
 
     model, metrics = train_recipe(get_recipe("cnn"), epochs=3)
     ckpt = save_checkpoint(model, tmp_path / "cnn.pt", "cnn", metrics)

@@ -11,8 +11,15 @@ import torch
 from edgekit.core.errors import BadInput
 from edgekit.intake.load import load_model
 from edgekit.quant.ptq import entropy_threshold, percentile_threshold
-from edgekit.quant.quantizer import (QuantPolicy, TensorRTInt8Quantizer, capture, float_layers, frozen_axes,
-                                     require_quantizable, set_attention_dropout)
+from edgekit.quant.quantizer import (
+    QuantPolicy,
+    TensorRTInt8Quantizer,
+    capture,
+    float_layers,
+    frozen_axes,
+    require_quantizable,
+    set_attention_dropout,
+)
 
 
 def _annotated(ref: str, policy: QuantPolicy | None = None, **load: object):  # type: ignore[no-untyped-def]
@@ -58,8 +65,9 @@ def test_conv_transpose_per_tensor_lstm_and_norms_float(tiny_models: Path) -> No
 
 
 def test_conv_transpose_float_policy_and_skip(tiny_models: Path) -> None:
-    _, _, _, q = _annotated(f"{tiny_models}:mixed", QuantPolicy(conv_transpose="float", skip=("proj",)),
-                            inputs=["x:2x4x2x2"])
+    _, _, _, q = _annotated(
+        f"{tiny_models}:mixed", QuantPolicy(conv_transpose="float", skip=("proj",)), inputs=["x:2x4x2x2"]
+    )
     assert q.quantized == {}
     assert "kept float" in q.float_ops["up"] and "skipped" in q.float_ops["proj"]
 

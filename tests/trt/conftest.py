@@ -85,8 +85,9 @@ def make_fake_trt(scenario: FakeScenario, version: str = "10.13.0.35") -> types.
     class Network:
         def __init__(self) -> None:
             self.inputs: list[Any] = []
-            self.layer_objs = [types.SimpleNamespace(name=n, type=FakeEnum("LayerType", t), dla=ok)
-                               for n, t, ok in scenario.layers]
+            self.layer_objs = [
+                types.SimpleNamespace(name=n, type=FakeEnum("LayerType", t), dla=ok) for n, t, ok in scenario.layers
+            ]
 
         @property
         def num_inputs(self) -> int:
@@ -126,8 +127,10 @@ def make_fake_trt(scenario: FakeScenario, version: str = "10.13.0.35") -> types.
             calls.append(("parse", path))
             if scenario.parse_errors:
                 return False
-            self.network.inputs = [types.SimpleNamespace(name=n, shape=FakeDims(s), is_shape_tensor=False)
-                                   for n, s in scenario.inputs.items()]
+            self.network.inputs = [
+                types.SimpleNamespace(name=n, shape=FakeDims(s), is_shape_tensor=False)
+                for n, s in scenario.inputs.items()
+            ]
             return True
 
         @property
@@ -217,7 +220,7 @@ def make_fake_trt(scenario: FakeScenario, version: str = "10.13.0.35") -> types.
 
     class Engine:
         def __init__(self, data: bytes) -> None:
-            self.meta = json.loads(data[len(b"FAKE-ENGINE"):])
+            self.meta = json.loads(data[len(b"FAKE-ENGINE") :])
             self.names = ["x", "y"]
 
         @property
@@ -364,20 +367,30 @@ class FakeCuda:
     @staticmethod
     def memcpy_htod_async(dev: Any, host: np.ndarray, stream: Any) -> None:
         raw = np.ascontiguousarray(host).view(np.uint8).reshape(-1)
-        FakeCuda.MEMORY[int(dev)][:raw.size] = raw
+        FakeCuda.MEMORY[int(dev)][: raw.size] = raw
 
     @staticmethod
     def memcpy_dtoh_async(host: np.ndarray, dev: Any, stream: Any) -> None:
         raw = host.view(np.uint8).reshape(-1)
-        raw[:] = FakeCuda.MEMORY[int(dev)][:raw.size]
+        raw[:] = FakeCuda.MEMORY[int(dev)][: raw.size]
 
 
 def make_fake_pycuda() -> dict[str, types.ModuleType]:
     pycuda = types.ModuleType("pycuda")
     pycuda.VERSION_TEXT = "fake"  # type: ignore[attr-defined]
     driver = types.ModuleType("pycuda.driver")
-    for name in ("Error", "init", "Device", "Context", "Stream", "Event", "pagelocked_empty", "mem_alloc",
-                 "memcpy_htod_async", "memcpy_dtoh_async"):
+    for name in (
+        "Error",
+        "init",
+        "Device",
+        "Context",
+        "Stream",
+        "Event",
+        "pagelocked_empty",
+        "mem_alloc",
+        "memcpy_htod_async",
+        "memcpy_dtoh_async",
+    ):
         setattr(driver, name, getattr(FakeCuda, name))
     pycuda.driver = driver  # type: ignore[attr-defined]
     auto = types.ModuleType("pycuda.autoprimaryctx")
@@ -418,10 +431,14 @@ def tiny_onnx(path: Path, *, dynamic: bool = True, qdq: bool = False, zero_point
     nodes = []
     src = "x"
     if qdq:
-        inits += [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
-                  numpy_helper.from_array(np.array(zero_point, np.int8), "zp")]
-        nodes += [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"], name="q_x"),
-                  helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["xdq"], name="dq_x")]
+        inits += [
+            numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+            numpy_helper.from_array(np.array(zero_point, np.int8), "zp"),
+        ]
+        nodes += [
+            helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"], name="q_x"),
+            helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["xdq"], name="dq_x"),
+        ]
         src = "xdq"
     nodes += [helper.make_node("Gemm", [src, "w"], ["g"], name="gemm"), helper.make_node("Relu", ["g"], ["y"])]
     graph = helper.make_graph(nodes, "tiny", [x], [y], inits)

@@ -13,8 +13,15 @@ from edgekit.backends.trt import cache
 from edgekit.backends.trt.profiles import ShapeRange
 
 PROFILE = {"x": ShapeRange((1, 3), (2, 3), (8, 3)), "ids": ShapeRange((1, 4), (1, 4), (4, 16))}
-BASE: dict[str, Any] = dict(gpu_name="Orin", compute_capability="8.7", trt_version="10.3.0", precision="fp16",
-                            profile=PROFILE, onnx_sha256="ab" * 32, extra={"dla_core": None, "plan": "builder-flags"})
+BASE: dict[str, Any] = dict(
+    gpu_name="Orin",
+    compute_capability="8.7",
+    trt_version="10.3.0",
+    precision="fp16",
+    profile=PROFILE,
+    onnx_sha256="ab" * 32,
+    extra={"dla_core": None, "plan": "builder-flags"},
+)
 
 
 def key(**changes: Any) -> cache.EngineKey:
@@ -27,11 +34,18 @@ def test_key_is_stable_under_ordering() -> None:
     assert len(key().digest) == 24
 
 
-@pytest.mark.parametrize("change", [
-    {"gpu_name": "RTX 4090"}, {"compute_capability": "8.9"}, {"trt_version": "10.3.1"}, {"precision": "int8"},
-    {"onnx_sha256": "cd" * 32}, {"extra": {"dla_core": 0, "plan": "builder-flags"}},
-    {"profile": {**PROFILE, "x": ShapeRange((1, 3), (4, 3), (8, 3))}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"gpu_name": "RTX 4090"},
+        {"compute_capability": "8.9"},
+        {"trt_version": "10.3.1"},
+        {"precision": "int8"},
+        {"onnx_sha256": "cd" * 32},
+        {"extra": {"dla_core": 0, "plan": "builder-flags"}},
+        {"profile": {**PROFILE, "x": ShapeRange((1, 3), (4, 3), (8, 3))}},
+    ],
+)
 def test_every_field_changes_the_key(change: dict[str, Any]) -> None:
     assert key(**change).digest != key().digest
 

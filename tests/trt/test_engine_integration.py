@@ -21,14 +21,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgekit.backends.trt.fallback import trt_unavailable_reason
 from edgekit.core.errors import BadInput
 from edgekit.training.recipe import recipe_names
-from edgekit.backends.trt.fallback import trt_unavailable_reason
 
 REASON = trt_unavailable_reason()
 RECIPES = recipe_names() or ["(no recipes)"]
-pytestmark = [pytest.mark.trt, pytest.mark.skipif(
-    REASON is not None, reason=f"TensorRT tests need TensorRT, pycuda and a GPU: {REASON}")]
+pytestmark = [
+    pytest.mark.trt,
+    pytest.mark.skipif(REASON is not None, reason=f"TensorRT tests need TensorRT, pycuda and a GPU: {REASON}"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +71,10 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 def _verify(model: Any, engine: Path, precision: str, details: dict[str, Any]) -> Any:
     import dataclasses
 
-    from edgekit.backends.trt.runner import TensorRTRunner
+    from edgekit.artifacts.verify import verify_runner
     from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.profiles import align_with_onnx
-    from edgekit.artifacts.verify import verify_runner
+    from edgekit.backends.trt.runner import TensorRTRunner
 
     if details.get("frozen_axes"):  # the ONNX exporter froze these: verify at the sizes the engine was built for
         print(f"{engine.name}: the ONNX export froze {details['frozen_axes']}")
@@ -84,8 +86,10 @@ def _verify(model: Any, engine: Path, precision: str, details: dict[str, Any]) -
     for line in result.failures():
         print(f"  {precision}: {line}")
     cosines = [o.cosine for c in result.checks for o in c.outputs]
-    print(f"{engine.name}: {result.status}, max_abs {result.max_abs:.3g}, min cosine {min(cosines, default=1):.6f}, "
-          f"{result.details.get('precision')}")
+    print(
+        f"{engine.name}: {result.status}, max_abs {result.max_abs:.3g}, min cosine {min(cosines, default=1):.6f}, "
+        f"{result.details.get('precision')}"
+    )
     assert result.passed, result.failures()
     assert all(c >= tol.min_cosine for c in cosines), cosines
     return result
@@ -98,8 +102,9 @@ def test_fp32_engine_matches_eager(recipe: str, workdir: Path, onnx_files: dict[
 
     model = _model(recipe)
     engine = workdir / f"{recipe}.fp32.engine"
-    details = export_engine(model, engine, precision="fp32", cache_dir=workdir / "cache",
-                            timing_cache=workdir / "timing.cache")
+    details = export_engine(
+        model, engine, precision="fp32", cache_dir=workdir / "cache", timing_cache=workdir / "timing.cache"
+    )
     onnx_files.setdefault(recipe, Path(details["onnx_export"]["path"]))
     assert engine.is_file() and (workdir / f"{recipe}.fp32.engine.json").is_file()
     assert details["precision"]["precision"] == "fp32"
@@ -113,8 +118,14 @@ def test_fp16_engine_matches_eager(recipe: str, workdir: Path, onnx_files: dict[
 
     model = _model(recipe)
     engine = workdir / f"{recipe}.fp16.engine"
-    details = export_engine(model, engine, precision="fp16", onnx=_onnx(recipe, model, workdir, onnx_files),
-                            cache_dir=workdir / "cache", timing_cache=workdir / "timing.cache")
+    details = export_engine(
+        model,
+        engine,
+        precision="fp16",
+        onnx=_onnx(recipe, model, workdir, onnx_files),
+        cache_dir=workdir / "cache",
+        timing_cache=workdir / "timing.cache",
+    )
     major = int(details["trt_version"].split(".")[0])
     assert details["precision"]["path"] == ("builder-flags" if major == 10 else "strongly-typed")
     if major >= 11:
@@ -137,21 +148,28 @@ def _qdq_onnx(model: Any, src: Path, dest: Path) -> Path:
         def get_next(self) -> Any:
             return next(self.feeds, None)
 
-    quantize_static(str(src), str(dest), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                    weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["Conv", "Gemm", "MatMul"],
-                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    quantize_static(
+        str(src),
+        str(dest),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
     return dest
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path,
-                                                      onnx_files: dict[str, Path]) -> None:
+def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path, onnx_files: dict[str, Path]) -> None:
     import onnxruntime as ort
 
+    from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.runner import TensorRTRunner
     from edgekit.core.spec import random_inputs, shape_plan
     from edgekit.export.trt import export_engine
-    from edgekit.backends.trt.precision import tolerance_for
 
     model = _model(recipe)
     qdq = _qdq_onnx(model, _onnx(recipe, model, workdir, onnx_files), workdir / f"{recipe}.qdq.onnx")
@@ -174,8 +192,10 @@ def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path,
             eager = model.predict(feed)
             for name in model.outputs:
                 vs_qdq, vs_eager = _cosine(got[name], same_model[name]), _cosine(got[name], eager[name])
-                print(f"{recipe} int8 {sizes or 'example'} {name}: cosine vs ORT Q/DQ {vs_qdq:.5f}, "
-                      f"vs eager {vs_eager:.5f}")
+                print(
+                    f"{recipe} int8 {sizes or 'example'} {name}: cosine vs ORT Q/DQ {vs_qdq:.5f}, "
+                    f"vs eager {vs_eager:.5f}"
+                )
                 assert got[name].shape == eager[name].shape
                 assert vs_qdq >= 0.99 and vs_eager >= tol.min_cosine
 
@@ -187,19 +207,21 @@ def test_engine_cache_hit_and_timing_cache(workdir: Path, onnx_files: dict[str, 
     model = _model(recipe)
     src = _onnx(recipe, model, workdir, onnx_files)
     timing = workdir / "cache-test.timing"
-    first = build_engine(src, workdir / "c1.engine", precision="fp32", cache_dir=workdir / "cache2",
-                         timing_cache=timing)
-    second = build_engine(src, workdir / "c2.engine", precision="fp32", cache_dir=workdir / "cache2",
-                          timing_cache=timing)
+    first = build_engine(
+        src, workdir / "c1.engine", precision="fp32", cache_dir=workdir / "cache2", timing_cache=timing
+    )
+    second = build_engine(
+        src, workdir / "c2.engine", precision="fp32", cache_dir=workdir / "cache2", timing_cache=timing
+    )
     assert first["cache"]["hit"] is False and second["cache"]["hit"] is True
     assert timing.stat().st_size > 0
     assert (workdir / "c2.engine").read_bytes() == (workdir / "c1.engine").read_bytes()
 
 
 def test_shape_outside_the_profile_is_a_clear_error(workdir: Path, onnx_files: dict[str, Path]) -> None:
+    from edgekit.backends.trt.build import build_engine
     from edgekit.backends.trt.runner import TensorRTRunner
     from edgekit.core.spec import random_inputs
-    from edgekit.backends.trt.build import build_engine
 
     recipe = "cnn" if "cnn" in RECIPES else RECIPES[0]
     model = _model(recipe)
@@ -207,9 +229,14 @@ def test_shape_outside_the_profile_is_a_clear_error(workdir: Path, onnx_files: d
     spec = model.inputs[0]
     example = "x".join(map(str, spec.shape))
     biggest = "x".join(map(str, (2,) + spec.shape[1:]))
-    build_engine(src, workdir / "narrow.engine", cache_dir=workdir / "cache",
-                 min_shapes=[f"{spec.name}:{example}"], opt_shapes=[f"{spec.name}:{example}"],
-                 max_shapes=[f"{spec.name}:{biggest}"])
+    build_engine(
+        src,
+        workdir / "narrow.engine",
+        cache_dir=workdir / "cache",
+        min_shapes=[f"{spec.name}:{example}"],
+        opt_shapes=[f"{spec.name}:{example}"],
+        max_shapes=[f"{spec.name}:{biggest}"],
+    )
     with TensorRTRunner(workdir / "narrow.engine", outputs=model.outputs) as runner:
         runner.infer(random_inputs(model.inputs, {spec.name: {0: 2}}))
         with pytest.raises(BadInput, match=f"input '{spec.name}' has shape 3x.*outside the engine's profile"):
@@ -229,15 +256,20 @@ def test_dla_with_gpu_fallback_reports_gpu_layers(workdir: Path, onnx_files: dic
     recipe = "cnn" if "cnn" in RECIPES else RECIPES[0]
     model = _model(recipe)
     engine = workdir / f"{recipe}.dla.engine"
-    details = build_engine(_onnx(recipe, model, workdir, onnx_files), engine, precision="fp16", dla_core=0,
-                           cache_dir=workdir / "cache", max_shapes=[f"{model.inputs[0].name}:"
-                                                                    + "x".join(map(str, model.inputs[0].shape))])
+    details = build_engine(
+        _onnx(recipe, model, workdir, onnx_files),
+        engine,
+        precision="fp16",
+        dla_core=0,
+        cache_dir=workdir / "cache",
+        max_shapes=[f"{model.inputs[0].name}:" + "x".join(map(str, model.inputs[0].shape))],
+    )
     dla = details["dla"]
     print(f"DLA: {dla['layers'] - len(dla['gpu_layers'])}/{dla['layers']} layers on DLA; GPU: {dla['gpu_layers']}")
     assert isinstance(dla["gpu_layers"], list) and dla["core"] == 0
+    from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.runner import TensorRTRunner
     from edgekit.core.spec import random_inputs
-    from edgekit.backends.trt.precision import tolerance_for
 
     tol = tolerance_for("fp16", model.atol, model.rtol)
     feed = random_inputs(model.inputs)

@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
-from edgekit.core.errors import BackendUnavailable
 from edgekit.backends.trt import fallback
 from edgekit.backends.trt.fallback import BackendDecision, Probe, decide
+from edgekit.core.errors import BackendUnavailable
 
-OK = {"tensorrt": Probe("tensorrt", True, "10.13.0"), "pycuda": Probe("pycuda", True, "2026.1"),
-      "gpu": Probe("gpu", True, "Orin (compute capability 8.7)")}
+OK = {
+    "tensorrt": Probe("tensorrt", True, "10.13.0"),
+    "pycuda": Probe("pycuda", True, "2026.1"),
+    "gpu": Probe("gpu", True, "Orin (compute capability 8.7)"),
+}
 NO_TRT = Probe("tensorrt", False, "TensorRT is not installed (tensorrt does not import): pip install ...")
 ORT_CUDA = Probe("onnxruntime-cuda", True, "onnxruntime 1.32 CUDA EP")
 NO_ORT_CUDA = Probe("onnxruntime-cuda", False, "onnxruntime 1.32.0 is a CPU build (providers [...]): install ...")
@@ -128,8 +131,9 @@ def test_export_engine_fails_before_exporting(tmp_path: Path, monkeypatch: pytes
     from edgekit.export.trt import export_engine
 
     called: list[Any] = []
-    monkeypatch.setitem(sys.modules, "edgekit.export.onnx",
-                        types.SimpleNamespace(export_onnx=lambda *a, **k: called.append(a)))
+    monkeypatch.setitem(
+        sys.modules, "edgekit.export.onnx", types.SimpleNamespace(export_onnx=lambda *a, **k: called.append(a))
+    )
     with pytest.raises(BackendUnavailable) as exc:
         export_engine(object(), tmp_path / "m.engine")  # type: ignore[arg-type]
     assert exc.value.exit_code == 3 and "TensorRT is not installed" in str(exc.value)

@@ -30,12 +30,18 @@ def _skip_reason() -> str | None:
 
 @pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
 def test_trt_modules_pass_mypy_strict() -> None:
-    typings = subprocess.run([sys.executable, "tools/trt_typings.py"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)
+    typings = subprocess.run(
+        [sys.executable, "tools/trt_typings.py"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert typings.returncode == 0, typings.stderr
     assert (ROOT / ".typings" / "tensorrt_bindings" / "tensorrt.pyi").is_file()
-    result = subprocess.run([sys.executable, "-m", "mypy", "--config-file", "mypy-trt.ini"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", "mypy-trt.ini"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout
 
@@ -46,8 +52,10 @@ def test_typings_script_repairs_the_stub_syntax() -> None:
         import trt_typings
     finally:
         sys.path.pop(0)
-    text = ("    def configure_plugin(self: IPluginV3, in: list[X], out: list[X]) -> None:\n"
-            "    def add_scale_nd(self, input: ITensor, power: Weights = None, channel_axis: int) -> IScaleLayer:\n")
+    text = (
+        "    def configure_plugin(self: IPluginV3, in: list[X], out: list[X]) -> None:\n"
+        "    def add_scale_nd(self, input: ITensor, power: Weights = None, channel_axis: int) -> IScaleLayer:\n"
+    )
     fixed = trt_typings.fix_stub(text)
     assert "in_: list[X]" in fixed and "channel_axis: int = ...)" in fixed
     compile(fixed.replace("    def", "def").replace(":\n", ": ...\n"), "<stub>", "exec")

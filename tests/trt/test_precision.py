@@ -9,9 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgekit.backends.trt.precision import (
+    check_qdq,
+    convert_to_fp16,
+    plan_precision,
+    prepare_onnx,
+    tolerance_for,
+    trt_major,
+    write_fp16,
+)
 from edgekit.core.errors import BackendUnavailable, BadInput
-from edgekit.backends.trt.precision import (check_qdq, convert_to_fp16, plan_precision, prepare_onnx, tolerance_for,
-                                   trt_major, write_fp16)
 
 
 def test_trt_major() -> None:
@@ -20,8 +27,9 @@ def test_trt_major() -> None:
         trt_major("x.y")
 
 
-@pytest.mark.parametrize("precision, flags, clear", [("fp32", (), ("TF32",)), ("fp16", ("FP16",), ()),
-                                                    ("int8", ("INT8",), ())])
+@pytest.mark.parametrize(
+    "precision, flags, clear", [("fp32", (), ("TF32",)), ("fp16", ("FP16",), ()), ("int8", ("INT8",), ())]
+)
 def test_tensorrt_10_uses_builder_flags(precision: str, flags: tuple[str, ...], clear: tuple[str, ...]) -> None:
     plan = plan_precision(precision, 10)
     assert plan.path == "builder-flags" and plan.set_flags == flags and plan.clear_flags == clear
@@ -74,11 +82,13 @@ def _mixed_model() -> Any:
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
-             numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b"),
-             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
-             numpy_helper.from_array(np.ones(16, np.float32), "gamma"),
-             numpy_helper.from_array(np.zeros(16, np.float32), "beta")]
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b"),
+        numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+        numpy_helper.from_array(np.ones(16, np.float32), "gamma"),
+        numpy_helper.from_array(np.zeros(16, np.float32), "beta"),
+    ]
     nodes = [
         helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c"], ["r"]),
@@ -91,10 +101,15 @@ def _mixed_model() -> Any:
         helper.make_node("Softmax", ["a"], ["y"], axis=-1),
     ]
     graph = helper.make_graph(
-        nodes, "mixed",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8]),
-         helper.make_tensor_value_info("k", TensorProto.INT64, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 16, 16])], inits)
+        nodes,
+        "mixed",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8]),
+            helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 16, 16])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     onnx.checker.check_model(model, full_check=True)
@@ -124,8 +139,10 @@ def test_fp16_graph_matches_fp32_in_onnxruntime(tmp_path: Path) -> None:
     onnx.save(_mixed_model(), str(tmp_path / "m.onnx"))
     details = write_fp16(tmp_path / "m.onnx", tmp_path / "m16.onnx", converter="edgekit")
     assert details == {"fp16_converter": "edgekit", "fp16_onnx": str(tmp_path / "m16.onnx"), "io_types": "fp32"}
-    feed = {"x": np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32),
-            "k": np.array([3], np.int64)}
+    feed = {
+        "x": np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32),
+        "k": np.array([3], np.int64),
+    }
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     ref = ort.InferenceSession(str(tmp_path / "m.onnx"), opts, providers=["CPUExecutionProvider"]).run(None, feed)
@@ -182,9 +199,9 @@ def test_fp16_conversion_of_every_recipe_runs_in_onnxruntime(recipe: str, tmp_pa
     import onnx
     import onnxruntime as ort
 
+    from edgekit.core.spec import random_inputs, shape_plan
     from edgekit.export.onnx import export_onnx
     from edgekit.intake.load import load_model
-    from edgekit.core.spec import random_inputs, shape_plan
 
     model = load_model(recipe)
     export_onnx(model, tmp_path / "m.onnx")

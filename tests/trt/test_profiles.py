@@ -7,11 +7,21 @@ from typing import Any
 
 import pytest
 
+from edgekit.backends.trt.profiles import (
+    ShapeRange,
+    broadcast_range,
+    check_shape,
+    default_range,
+    derive_profile,
+    describe_profile,
+    format_dims,
+    parse_shape_specs,
+    profile_from_json,
+    profile_to_json,
+    specs_from_onnx,
+)
 from edgekit.core.errors import BadInput
 from edgekit.core.spec import InputSpec, shape_plan
-from edgekit.backends.trt.profiles import (ShapeRange, broadcast_range, check_shape, default_range, derive_profile,
-                                  describe_profile, format_dims, parse_shape_specs, profile_from_json,
-                                  profile_to_json, specs_from_onnx)
 
 IMG = InputSpec("x", (1, 3, 32, 32))
 SEQ = InputSpec("ids", (2, 20), "int64", dynamic=(0, 1))
@@ -26,10 +36,17 @@ def test_parse_quoted_name_with_colon_and_scalar() -> None:
     assert parse_shape_specs(["'input:0':1x3,s:scalar,t:"]) == {"input:0": (1, 3), "s": (), "t": ()}
 
 
-@pytest.mark.parametrize("bad, words", [
-    ("x1x3", "no ':'"), ("x:1xAx3", "not integers"), ("x:0x3", ">= 1"), ("x:-1x3", ">= 1"),
-    (":1x3", "empty input name"), ("'x:1x3", "unbalanced quote"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("x1x3", "no ':'"),
+        ("x:1xAx3", "not integers"),
+        ("x:0x3", ">= 1"),
+        ("x:-1x3", ">= 1"),
+        (":1x3", "empty input name"),
+        ("'x:1x3", "unbalanced quote"),
+    ],
+)
 def test_parse_errors_say_what_and_the_form(bad: str, words: str) -> None:
     with pytest.raises(BadInput) as exc:
         parse_shape_specs([bad], "--min-shape")
@@ -49,8 +66,9 @@ def test_default_range_batch_and_other_dynamic_axes() -> None:
     assert default_range(InputSpec("b", (16, 3))).max == (64, 3)
 
 
-@pytest.mark.parametrize("spec", [IMG, SEQ, InputSpec("t", (3, 5, 8), dynamic=(0, 1)),
-                                  InputSpec("u", (1, 1), dynamic=(0, 1))])
+@pytest.mark.parametrize(
+    "spec", [IMG, SEQ, InputSpec("t", (3, 5, 8), dynamic=(0, 1)), InputSpec("u", (1, 1), dynamic=(0, 1))]
+)
 def test_default_range_covers_every_verification_shape(spec: InputSpec) -> None:
     rng = default_range(spec)
     for sizes in shape_plan([spec]):
@@ -143,8 +161,10 @@ def test_specs_from_onnx_needs_a_size_for_non_batch_dynamic_axes(tmp_path: Path)
 
     x = helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "T"])
     y = helper.make_tensor_value_info("y", TensorProto.INT64, ["N", "T"])
-    model = helper.make_model(helper.make_graph([helper.make_node("Identity", ["ids"], ["y"])], "g", [x], [y]),
-                              opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("Identity", ["ids"], ["y"])], "g", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 18)],
+    )
     onnx.save(model, str(tmp_path / "seq.onnx"))
     with pytest.raises(BadInput) as exc:
         specs_from_onnx(tmp_path / "seq.onnx")

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgekit.backends.trt.runner import (Binding, TensorRTRunner, dims_tuple, numpy_dtype, prepare_input,
-                                              volume)
-from edgekit.core.errors import BackendUnavailable, BadInput
 from edgekit.backends.trt.build import CollectingLogger, build_engine, check_network_inputs, parser_errors
-from edgekit.export.trt import export_engine
 from edgekit.backends.trt.profiles import ShapeRange
+from edgekit.backends.trt.runner import Binding, TensorRTRunner, dims_tuple, numpy_dtype, prepare_input, volume
+from edgekit.core.errors import BackendUnavailable, BadInput
+from edgekit.export.trt import export_engine
 
 
 def _enum(name: str) -> Any:
@@ -99,9 +98,16 @@ def _build(tmp: Path, make_onnx: Any, **kw: Any) -> dict[str, Any]:
 
 
 def test_build_fp16_on_tensorrt_10(tmp_path: Path, make_onnx: Any, fake_gpu: Any) -> None:
-    d = _build(tmp_path, make_onnx, precision="fp16", workspace=256, max_shapes=["x:16x3"], opt_shapes=["x:4x3"],
-               min_shapes=["x:1x3"])
-    (_, config), = [c for c in fake_gpu.calls if c[0] == "build"]
+    d = _build(
+        tmp_path,
+        make_onnx,
+        precision="fp16",
+        workspace=256,
+        max_shapes=["x:16x3"],
+        opt_shapes=["x:4x3"],
+        min_shapes=["x:1x3"],
+    )
+    ((_, config),) = [c for c in fake_gpu.calls if c[0] == "build"]
     assert {"FP16", "TF32"} <= config.flags and config.pool == {"WORKSPACE": 256 << 20}
     assert config.profiling_verbosity is not None
     lo, opt, hi = config.profiles[0].shapes["x"]
@@ -118,7 +124,7 @@ def test_build_fp16_on_tensorrt_10(tmp_path: Path, make_onnx: Any, fake_gpu: Any
 
 def test_fp32_turns_tf32_off(tmp_path: Path, make_onnx: Any, fake_gpu: Any) -> None:
     _build(tmp_path, make_onnx)
-    (_, config), = [c for c in fake_gpu.calls if c[0] == "build"]
+    ((_, config),) = [c for c in fake_gpu.calls if c[0] == "build"]
     assert "TF32" not in config.flags and "FP16" not in config.flags
 
 
@@ -167,7 +173,7 @@ def test_failed_build_says_why(tmp_path: Path, make_onnx: Any, fake_gpu: Any) ->
 def test_dla_reports_gpu_layers(tmp_path: Path, make_onnx: Any, fake_gpu: Any) -> None:
     fake_gpu.dla_cores = 2
     d = _build(tmp_path, make_onnx, precision="fp16", dla_core=1)
-    (_, config), = [c for c in fake_gpu.calls if c[0] == "build"]
+    ((_, config),) = [c for c in fake_gpu.calls if c[0] == "build"]
     assert config.DLA_core == 1 and config.default_device_type.name == "DLA" and "GPU_FALLBACK" in config.flags
     assert d["dla"]["gpu_layers"] == [{"layer": "softmax", "type": "SOFTMAX"}] and d["dla"]["layers"] == 2
     with pytest.raises(BadInput, match="cannot run on DLA core 0 and GPU fallback is off: softmax \\(SOFTMAX\\)"):
@@ -181,11 +187,12 @@ def test_no_dla_on_this_device(tmp_path: Path, make_onnx: Any, fake_gpu: Any) ->
         _build(tmp_path, make_onnx, precision="fp16", dla_core=0)
 
 
-def test_tensorrt_11_fp16_converts_the_graph(tmp_path: Path, make_onnx: Any, use_fake_trt_version: Any,
-                                             fake_gpu: Any) -> None:
+def test_tensorrt_11_fp16_converts_the_graph(
+    tmp_path: Path, make_onnx: Any, use_fake_trt_version: Any, fake_gpu: Any
+) -> None:
     use_fake_trt_version("11.4.1")
     d = _build(tmp_path, make_onnx, precision="fp16")
-    (_, config), = [c for c in fake_gpu.calls if c[0] == "build"]
+    ((_, config),) = [c for c in fake_gpu.calls if c[0] == "build"]
     assert "FP16" not in config.flags
     parsed = [c[1] for c in fake_gpu.calls if c[0] == "parse"]
     assert parsed == [str(tmp_path / "m.fp16.onnx")]
@@ -196,7 +203,7 @@ def test_int8_requires_qdq(tmp_path: Path, make_onnx: Any, fake_gpu: Any) -> Non
     with pytest.raises(BadInput, match="QuantizeLinear"):
         _build(tmp_path, make_onnx, precision="int8")
     d = _build(tmp_path, make_onnx, precision="int8", qdq=True, use_cache=False)
-    (_, config), = [c for c in fake_gpu.calls if c[0] == "build"]
+    ((_, config),) = [c for c in fake_gpu.calls if c[0] == "build"]
     assert "INT8" in config.flags and d["parse"]["qdq_nodes"] == 2
 
 
@@ -209,8 +216,9 @@ def test_bad_options(tmp_path: Path, make_onnx: Any, fake_gpu: Any) -> None:
         _build(tmp_path, make_onnx, opt_shapes=["y:1x3"])
 
 
-def test_export_engine_exports_onnx_then_builds(tmp_path: Path, make_onnx: Any, fake_gpu: Any,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_engine_exports_onnx_then_builds(
+    tmp_path: Path, make_onnx: Any, fake_gpu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import types
 
     from edgekit.core.spec import InputSpec
@@ -224,20 +232,34 @@ def test_export_engine_exports_onnx_then_builds(tmp_path: Path, make_onnx: Any, 
 
     monkeypatch.setattr("edgekit.export.trt.export_onnx", export_onnx)
     model = types.SimpleNamespace(inputs=[InputSpec("x", (2, 3))])
-    d = export_engine(model, tmp_path / "m.engine", precision="fp16", cache_dir=tmp_path / "c",  # type: ignore
-                      max_shapes=["x:32x3"], unrelated_option=1)
+    d = export_engine(
+        model,
+        tmp_path / "m.engine",
+        precision="fp16",
+        cache_dir=tmp_path / "c",  # type: ignore
+        max_shapes=["x:32x3"],
+        unrelated_option=1,
+    )
     assert exported == [tmp_path / "m.trt.onnx"] and d["onnx_export"]["exporter"] == "dynamo"
     assert d["profiles"]["x"] == {"min": [32, 3], "opt": [32, 3], "max": [32, 3]}  # trtexec: max alone pins
     assert (tmp_path / "m.engine").is_file() and (tmp_path / "m.engine.json").is_file()
     assert "frozen_axes" not in d
-    d = export_engine(model, tmp_path / "n.engine", cache_dir=tmp_path / "c",  # type: ignore[arg-type]
-                      onnx=tmp_path / "m.trt.onnx")
+    d = export_engine(
+        model,
+        tmp_path / "n.engine",
+        cache_dir=tmp_path / "c",  # type: ignore[arg-type]
+        onnx=tmp_path / "m.trt.onnx",
+    )
     assert d["onnx_export"] == {"path": str(tmp_path / "m.trt.onnx"), "exporter": "given"} and len(exported) == 1
     assert d["profiles"]["x"] == {"min": [1, 3], "opt": [2, 3], "max": [8, 3]}
     # an ONNX whose batch axis was frozen at 2 (by the exporter): built at that size, and reported
     make_onnx(tmp_path / "static.onnx", dynamic=False)
-    d = export_engine(model, tmp_path / "s.engine", cache_dir=tmp_path / "c",  # type: ignore[arg-type]
-                      onnx=tmp_path / "static.onnx")
+    d = export_engine(
+        model,
+        tmp_path / "s.engine",
+        cache_dir=tmp_path / "c",  # type: ignore[arg-type]
+        onnx=tmp_path / "static.onnx",
+    )
     assert d["frozen_axes"] == ["x:0"] and d["profiles"]["x"] == {"min": [2, 3], "opt": [2, 3], "max": [2, 3]}
 
 
@@ -293,12 +315,14 @@ def test_runner_file_errors(tmp_path: Path, fake_gpu: Any) -> None:
         TensorRTRunner(tmp_path / "other.engine").activate()
 
 
-def test_runner_builds_an_onnx_first(tmp_path: Path, make_onnx: Any, fake_gpu: Any,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runner_builds_an_onnx_first(
+    tmp_path: Path, make_onnx: Any, fake_gpu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))
     onnx_path = make_onnx(tmp_path / "m.onnx")
-    with TensorRTRunner(onnx_path, precision="fp16", max_shapes=["x:2x3"], min_shapes=["x:1x3"],
-                        opt_shapes=["x:1x3"]) as runner:
+    with TensorRTRunner(
+        onnx_path, precision="fp16", max_shapes=["x:2x3"], min_shapes=["x:1x3"], opt_shapes=["x:1x3"]
+    ) as runner:
         assert runner.details["build"]["precision"]["precision"] == "fp16"
         assert Path(runner.details["engine"]).parent == tmp_path / "cache" / "engines" / "runner"
         np.testing.assert_array_equal(runner.infer({"x": np.ones((2, 3), np.float32)})["y"], 2 * np.ones((2, 3)))
@@ -318,13 +342,20 @@ def test_runner_on_a_static_engine(tmp_path: Path, make_onnx: Any, fake_gpu: Any
 def test_build_summary_lines() -> None:
     from edgekit.cli.trt import summary_lines
 
-    lines = summary_lines({
-        "engine": "m.engine", "trt_version": "10.3.0", "gpu": "Orin (compute capability 8.7)",
-        "precision": {"description": "fp16 on TensorRT 10: BuilderFlag.FP16 on an fp32 graph, DLA with GPU fallback"},
-        "profiles": {"x": {"min": [1, 3], "opt": [2, 3], "max": [8, 3]}},
-        "cache": {"hit": False}, "build": {"seconds": 12.5, "timing_cache": "loaded t.cache (10 bytes)"},
-        "dla": {"core": 0, "layers": 5, "gpu_layers": [{"layer": "softmax", "type": "SOFTMAX"}]},
-    })
+    lines = summary_lines(
+        {
+            "engine": "m.engine",
+            "trt_version": "10.3.0",
+            "gpu": "Orin (compute capability 8.7)",
+            "precision": {
+                "description": "fp16 on TensorRT 10: BuilderFlag.FP16 on an fp32 graph, DLA with GPU fallback"
+            },
+            "profiles": {"x": {"min": [1, 3], "opt": [2, 3], "max": [8, 3]}},
+            "cache": {"hit": False},
+            "build": {"seconds": 12.5, "timing_cache": "loaded t.cache (10 bytes)"},
+            "dla": {"core": 0, "layers": 5, "gpu_layers": [{"layer": "softmax", "type": "SOFTMAX"}]},
+        }
+    )
     assert lines[0] == "engine: m.engine (built in 12.5 s)"
     assert "profile: x: min 1x3, opt 2x3, max 8x3" in lines
     assert "DLA core 0: 4 of 5 layers on DLA; on the GPU: softmax (SOFTMAX)" in lines

@@ -2,8 +2,8 @@
 
 ``build_engine`` parses the ONNX (every parser error listed with its node), sets one optimization profile (see
 :mod:`edgekit.backends.trt.profiles`), the workspace limit, a timing cache file reused across builds, the precision plan
-for the installed TensorRT major (:mod:`edgekit.backends.trt.precision`) and, on Jetson, a DLA core with GPU fallback; it
-reports which layers cannot run on the DLA (and so run on the GPU). Engines are cached by GPU, compute capability,
+for the installed TensorRT major (:mod:`edgekit.backends.trt.precision`) and, on Jetson, a DLA core with GPU fallback;
+it reports which layers cannot run on the DLA (and so run on the GPU). Engines are cached by GPU, compute capability,
 TensorRT version, precision, profile and ONNX hash, and written atomically with a sidecar JSON
 (:mod:`edgekit.backends.trt.cache`). The ``--format trt``
 exporter (ONNX export, then this build) is :func:`edgekit.export.trt.export_engine`.
@@ -19,12 +19,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgekit.core.errors import BackendUnavailable, BadInput, suggest
 from edgekit.backends.trt import cache as engine_cache
 from edgekit.backends.trt.fallback import probe_gpu, probe_tensorrt, trt_unavailable_reason
 from edgekit.backends.trt.precision import PrecisionPlan, plan_precision, prepare_onnx, trt_major
-from edgekit.backends.trt.profiles import (Profile, ShapeRange, derive_profile, describe_profile,
-                                  format_dims_any, profile_to_json, specs_from_onnx, validate_range)
+from edgekit.backends.trt.profiles import (
+    Profile,
+    ShapeRange,
+    derive_profile,
+    describe_profile,
+    format_dims_any,
+    profile_to_json,
+    specs_from_onnx,
+    validate_range,
+)
+from edgekit.core.errors import BackendUnavailable, BadInput, suggest
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -51,12 +59,25 @@ def require_tensorrt() -> str:
 
 
 # -- the build -----------------------------------------------------------------------------------------------------
-def build_engine(onnx_path: str | Path, engine_path: str | Path, *, profiles: Profile | None = None,
-                 min_shapes: Iterable[str] = (), opt_shapes: Iterable[str] = (), max_shapes: Iterable[str] = (),
-                 precision: str = "fp32", workspace: int | None = None, timing_cache: str | Path | None = None,
-                 dla_core: int | None = None, gpu_fallback: bool = True, tf32: bool = False,
-                 fp16_converter: str = "auto", cache_dir: str | Path | None = None, use_cache: bool = True,
-                 inspect: bool = True) -> dict[str, Any]:
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    *,
+    profiles: Profile | None = None,
+    min_shapes: Iterable[str] = (),
+    opt_shapes: Iterable[str] = (),
+    max_shapes: Iterable[str] = (),
+    precision: str = "fp32",
+    workspace: int | None = None,
+    timing_cache: str | Path | None = None,
+    dla_core: int | None = None,
+    gpu_fallback: bool = True,
+    tf32: bool = False,
+    fp16_converter: str = "auto",
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    inspect: bool = True,
+) -> dict[str, Any]:
     """Build a TensorRT engine from ``onnx_path`` into ``engine_path`` (+ ``engine_path.json``), or copy it from
     the engine cache when an identical build exists.
 
@@ -93,8 +114,9 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, profiles: Pr
 
     from edgekit.core.io import sha256
 
-    plan = plan_precision(precision, trt_major(trt.__version__), dla=dla_core is not None,
-                          gpu_fallback=gpu_fallback, tf32=tf32)
+    plan = plan_precision(
+        precision, trt_major(trt.__version__), dla=dla_core is not None, gpu_fallback=gpu_fallback, tf32=tf32
+    )
     if profiles is None:
         specs = specs_from_onnx(onnx_path, min_shapes=min_shapes, opt_shapes=opt_shapes, max_shapes=max_shapes)
         profiles = derive_profile(specs, min_shapes=min_shapes, opt_shapes=opt_shapes, max_shapes=max_shapes)
@@ -104,15 +126,30 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, profiles: Pr
         raise BackendUnavailable(gpu.detail)
     info = dict(gpu.info)
     key = engine_cache.EngineKey.create(
-        gpu_name=info.get("name", "?"), compute_capability=info.get("compute_capability", "?"),
-        trt_version=trt.__version__, precision=precision, profile=profiles, onnx_sha256=sha256(onnx_path),
-        extra={"dla_core": dla_core, "gpu_fallback": gpu_fallback if dla_core is not None else None,
-               "tf32": tf32 if precision == "fp32" else None, "plan": plan.path,
-               "fp16_converter": fp16_converter if plan.convert_fp16 else None})
+        gpu_name=info.get("name", "?"),
+        compute_capability=info.get("compute_capability", "?"),
+        trt_version=trt.__version__,
+        precision=precision,
+        profile=profiles,
+        onnx_sha256=sha256(onnx_path),
+        extra={
+            "dla_core": dla_core,
+            "gpu_fallback": gpu_fallback if dla_core is not None else None,
+            "tf32": tf32 if precision == "fp32" else None,
+            "plan": plan.path,
+            "fp16_converter": fp16_converter if plan.convert_fp16 else None,
+        },
+    )
     cache_root = Path(cache_dir) if cache_dir is not None else engine_cache.default_cache_dir()
-    sidecar: dict[str, Any] = {"onnx": str(onnx_path), "trt_version": trt.__version__, "gpu": gpu.detail,
-                               "precision": plan.to_json(), "profiles": profile_to_json(profiles),
-                               "key": key.fields(), "key_digest": key.digest}
+    sidecar: dict[str, Any] = {
+        "onnx": str(onnx_path),
+        "trt_version": trt.__version__,
+        "gpu": gpu.detail,
+        "precision": plan.to_json(),
+        "profiles": profile_to_json(profiles),
+        "key": key.fields(),
+        "key_digest": key.digest,
+    }
     hit = engine_cache.lookup(cache_root, key) if use_cache else None
     if hit is not None:
         cached = engine_cache.read_sidecar(hit) or {}
@@ -121,10 +158,18 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, profiles: Pr
         return {**sidecar, "engine": str(engine_path), "cache": {"hit": True, "entry": str(hit)}}
 
     parse_path, parse_details = prepare_onnx(onnx_path, plan, converter=fp16_converter)
-    engine, build = _build(parse_path, plan, profiles, workspace=workspace, dla_core=dla_core,
-                           gpu_fallback=gpu_fallback, timing_cache=Path(timing_cache) if timing_cache else None)
-    sidecar.update({"parse": {**parse_details, "parsed": str(parse_path)}, "dla": build.pop("dla", None),
-                    "build": build})
+    engine, build = _build(
+        parse_path,
+        plan,
+        profiles,
+        workspace=workspace,
+        dla_core=dla_core,
+        gpu_fallback=gpu_fallback,
+        timing_cache=Path(timing_cache) if timing_cache else None,
+    )
+    sidecar.update(
+        {"parse": {**parse_details, "parsed": str(parse_path)}, "dla": build.pop("dla", None), "build": build}
+    )
     entry = engine_cache.store(cache_root, key, engine, sidecar) if use_cache else None
     engine_cache.write_engine(engine_path, engine, {**sidecar, "cache": {"hit": False, "entry": str(entry)}})
     if inspect:
@@ -132,8 +177,16 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, profiles: Pr
     return {**sidecar, "engine": str(engine_path), "cache": {"hit": False, "entry": str(entry) if entry else None}}
 
 
-def _build(parse_path: Path, plan: PrecisionPlan, profile: Profile, *, workspace: int | None,
-           dla_core: int | None, gpu_fallback: bool, timing_cache: Path | None) -> tuple[bytes, dict[str, Any]]:
+def _build(
+    parse_path: Path,
+    plan: PrecisionPlan,
+    profile: Profile,
+    *,
+    workspace: int | None,
+    dla_core: int | None,
+    gpu_fallback: bool,
+    timing_cache: Path | None,
+) -> tuple[bytes, dict[str, Any]]:
     """Parse, configure and build; returns the serialized engine and build details."""
     import tensorrt as trt
 
@@ -143,8 +196,10 @@ def _build(parse_path: Path, plan: PrecisionPlan, profile: Profile, *, workspace
     parser = trt.OnnxParser(network, logger.trt_logger)
     if not parser.parse_from_file(str(parse_path)):
         errors = parser_errors(parser)
-        raise BadInput(f"TensorRT {trt.__version__} cannot parse '{parse_path}' ({len(errors)} error"
-                       f"{'s' if len(errors) != 1 else ''}): " + " | ".join(errors))
+        raise BadInput(
+            f"TensorRT {trt.__version__} cannot parse '{parse_path}' ({len(errors)} error"
+            f"{'s' if len(errors) != 1 else ''}): " + " | ".join(errors)
+        )
     check_network_inputs(network_inputs(network), profile)
     config = builder.create_builder_config()
     if workspace is not None:
@@ -155,20 +210,29 @@ def _build(parse_path: Path, plan: PrecisionPlan, profile: Profile, *, workspace
     for name, rng in profile.items():
         opt.set_shape(name, trt.Dims(list(rng.min)), trt.Dims(list(rng.opt)), trt.Dims(list(rng.max)))
     if config.add_optimization_profile(opt) < 0:
-        raise BadInput(f"TensorRT rejected the optimization profile ({describe_profile(profile)}): "
-                       f"{logger.last_errors() or 'no message'}")
+        raise BadInput(
+            f"TensorRT rejected the optimization profile ({describe_profile(profile)}): "
+            f"{logger.last_errors() or 'no message'}"
+        )
     dla = configure_dla(builder, config, network, dla_core, gpu_fallback) if dla_core is not None else None
     cache_obj, cache_note = load_timing_cache(config, timing_cache)
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
     if serialized is None:
-        raise BadInput(f"TensorRT {trt.__version__} failed to build an engine from '{parse_path}' "
-                       f"({plan.describe()}): {logger.last_errors() or 'no error message'}")
+        raise BadInput(
+            f"TensorRT {trt.__version__} failed to build an engine from '{parse_path}' "
+            f"({plan.describe()}): {logger.last_errors() or 'no error message'}"
+        )
     if timing_cache is not None and cache_obj is not None:
         save_timing_cache(config, timing_cache)
-    build = {"seconds": round(seconds, 3), "workspace_mib": workspace, "timing_cache": cache_note,
-             "warnings": logger.warnings[-20:], "dla": dla}
+    build = {
+        "seconds": round(seconds, 3),
+        "workspace_mib": workspace,
+        "timing_cache": cache_note,
+        "warnings": logger.warnings[-20:],
+        "dla": dla,
+    }
     return bytes(serialized), build
 
 
@@ -238,14 +302,18 @@ def check_network_inputs(inputs: dict[str, tuple[int, ...]], profile: Profile) -
     """
     for name in profile:
         if name not in inputs:
-            raise BadInput(f"the profile names input '{name}', but the network's inputs are "
-                           f"{', '.join(inputs)}.{suggest(name, inputs)}")
+            raise BadInput(
+                f"the profile names input '{name}', but the network's inputs are "
+                f"{', '.join(inputs)}.{suggest(name, inputs)}"
+            )
     for name, dims in inputs.items():
         dynamic = [ax for ax, d in enumerate(dims) if d < 0]
         if name not in profile:
             if dynamic:
-                raise BadInput(f"network input '{name}' ({format_dims_any(dims)}) has dynamic axes {dynamic} but no "
-                               f"profile: give --opt-shape {name}:... (and --min-shape/--max-shape)")
+                raise BadInput(
+                    f"network input '{name}' ({format_dims_any(dims)}) has dynamic axes {dynamic} but no "
+                    f"profile: give --opt-shape {name}:... (and --min-shape/--max-shape)"
+                )
             profile[name] = ShapeRange(dims, dims, dims)
             continue
         validate_range(name, profile[name], dims, dynamic)
@@ -259,8 +327,9 @@ def apply_flags(config: trt.IBuilderConfig, plan: PrecisionPlan) -> None:
     for name in plan.set_flags:
         flag = getattr(trt.BuilderFlag, name, None)
         if flag is None:
-            raise BackendUnavailable(f"TensorRT {trt.__version__} has no BuilderFlag.{name}, which "
-                                     f"{plan.describe()} needs")
+            raise BackendUnavailable(
+                f"TensorRT {trt.__version__} has no BuilderFlag.{name}, which {plan.describe()} needs"
+            )
         config.set_flag(flag)
     for name in plan.clear_flags:
         flag = getattr(trt.BuilderFlag, name, None)
@@ -268,8 +337,9 @@ def apply_flags(config: trt.IBuilderConfig, plan: PrecisionPlan) -> None:
             config.clear_flag(flag)
 
 
-def configure_dla(builder: trt.Builder, config: trt.IBuilderConfig, network: trt.INetworkDefinition, core: int,
-                  gpu_fallback: bool) -> dict[str, Any]:
+def configure_dla(
+    builder: trt.Builder, config: trt.IBuilderConfig, network: trt.INetworkDefinition, core: int, gpu_fallback: bool
+) -> dict[str, Any]:
     """Put the network on DLA core ``core``; returns which layers cannot run there (they run on the GPU).
 
     Raises:
@@ -280,23 +350,35 @@ def configure_dla(builder: trt.Builder, config: trt.IBuilderConfig, network: trt
 
     cores = int(builder.num_DLA_cores)
     if cores == 0:
-        raise BackendUnavailable("--dla-core: this device has no DLA (DLA is on Jetson AGX Orin / Orin NX and "
-                                 "Xavier); drop --dla-core to build for the GPU")
+        raise BackendUnavailable(
+            "--dla-core: this device has no DLA (DLA is on Jetson AGX Orin / Orin NX and "
+            "Xavier); drop --dla-core to build for the GPU"
+        )
     if not 0 <= core < cores:
         raise BadInput(f"--dla-core {core}: this device has {cores} DLA core(s); expected 0..{cores - 1}")
     config.default_device_type = trt.DeviceType.DLA
     config.DLA_core = core
     layers = [network.get_layer(i) for i in range(int(network.num_layers))]
-    on_gpu = [{"layer": str(layer.name), "type": str(layer.type).split(".")[-1]}
-              for layer in layers if not config.can_run_on_DLA(layer)]
+    on_gpu = [
+        {"layer": str(layer.name), "type": str(layer.type).split(".")[-1]}
+        for layer in layers
+        if not config.can_run_on_DLA(layer)
+    ]
     if on_gpu and not gpu_fallback:
         names = ", ".join(f"{g['layer']} ({g['type']})" for g in on_gpu[:10])
-        raise BadInput(f"{len(on_gpu)} layer(s) cannot run on DLA core {core} and GPU fallback is off: {names}; "
-                       f"allow GPU fallback or change those layers")
-    return {"core": core, "cores": cores, "gpu_fallback": gpu_fallback, "layers": len(layers),
-            "gpu_layers": on_gpu,
-            "note": "layers TensorRT's can_run_on_DLA refuses run on the GPU; the builder may move more when a "
-                    "DLA subgraph exceeds its limits: see the .layers.json inspector output"}
+        raise BadInput(
+            f"{len(on_gpu)} layer(s) cannot run on DLA core {core} and GPU fallback is off: {names}; "
+            f"allow GPU fallback or change those layers"
+        )
+    return {
+        "core": core,
+        "cores": cores,
+        "gpu_fallback": gpu_fallback,
+        "layers": len(layers),
+        "gpu_layers": on_gpu,
+        "note": "layers TensorRT's can_run_on_DLA refuses run on the GPU; the builder may move more when a "
+        "DLA subgraph exceeds its limits: see the .layers.json inspector output",
+    }
 
 
 def load_timing_cache(config: trt.IBuilderConfig, path: Path | None) -> tuple[trt.ITimingCache | None, str]:

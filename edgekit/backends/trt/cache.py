@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgekit.core.io import atomic_path, write_json
 from edgekit.backends.trt.profiles import ShapeRange, profile_to_json
+from edgekit.core.io import atomic_path, write_json
 
 SIDECAR_SUFFIX = ".json"
 KEY_VERSION = 1  # bump when the key's fields change, so old entries stop matching
@@ -39,9 +39,17 @@ class EngineKey:
     extra: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def create(cls, *, gpu_name: str, compute_capability: str, trt_version: str, precision: str,
-               profile: Mapping[str, ShapeRange], onnx_sha256: str,
-               extra: Mapping[str, Any] | None = None) -> EngineKey:
+    def create(
+        cls,
+        *,
+        gpu_name: str,
+        compute_capability: str,
+        trt_version: str,
+        precision: str,
+        profile: Mapping[str, ShapeRange],
+        onnx_sha256: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> EngineKey:
         """Build a key; profile order and ``extra`` values are normalized so equal builds give equal keys."""
         prof = tuple(sorted((n, (tuple(r.min), tuple(r.opt), tuple(r.max))) for n, r in profile.items()))
         ext = tuple(sorted((k, str(v)) for k, v in (extra or {}).items() if v is not None))

@@ -19,10 +19,14 @@ from typing import Any
 
 from edgekit.core.errors import BackendUnavailable, one_line
 
-TRT_FIX = ("pip install 'edgekit[trt]' on a machine with an NVIDIA GPU, or use JetPack's system TensorRT "
-           "(JetPack 6: TensorRT 10; JetPack 7.2.2+: TensorRT 11); or use --format onnx / --fallback")
-PYCUDA_FIX = ("pip install 'edgekit[trt]' (pycuda builds from source against the CUDA toolkit's headers; on "
-              "Jetson install nvidia-jetpack first); or use --fallback to run ONNX Runtime instead")
+TRT_FIX = (
+    "pip install 'edgekit[trt]' on a machine with an NVIDIA GPU, or use JetPack's system TensorRT "
+    "(JetPack 6: TensorRT 10; JetPack 7.2.2+: TensorRT 11); or use --format onnx / --fallback"
+)
+PYCUDA_FIX = (
+    "pip install 'edgekit[trt]' (pycuda builds from source against the CUDA toolkit's headers; on "
+    "Jetson install nvidia-jetpack first); or use --fallback to run ONNX Runtime instead"
+)
 GPU_FIX = "TensorRT needs an NVIDIA GPU and its driver; use --format onnx, or --fallback to run ONNX Runtime"
 
 
@@ -44,20 +48,26 @@ def probe_tensorrt() -> Probe:
     try:
         trt = importlib.import_module("tensorrt")
     except ImportError as exc:
-        return Probe("tensorrt", False, f"TensorRT is not installed ({exc.name or 'tensorrt'} does not import): "
-                                        f"{TRT_FIX}")
+        return Probe(
+            "tensorrt", False, f"TensorRT is not installed ({exc.name or 'tensorrt'} does not import): {TRT_FIX}"
+        )
     except Exception as exc:  # a broken install (missing libnvinfer) raises OSError and others at import
-        return Probe("tensorrt", False, f"TensorRT fails to import ({type(exc).__name__}: {str(exc)[:160]}): "
-                                        f"{TRT_FIX}")
+        return Probe("tensorrt", False, f"TensorRT fails to import ({type(exc).__name__}: {str(exc)[:160]}): {TRT_FIX}")
     version = getattr(trt, "__version__", None)
     if not isinstance(version, str) or not hasattr(trt, "Builder"):
         # tensorrt-stubs installs a bare `tensorrt/` folder of .pyi files: it imports as an empty namespace
-        return Probe("tensorrt", False, f"TensorRT is not installed (the 'tensorrt' found is only the type stubs "
-                                        f"of tensorrt-stubs): {TRT_FIX}")
+        return Probe(
+            "tensorrt",
+            False,
+            f"TensorRT is not installed (the 'tensorrt' found is only the type stubs of tensorrt-stubs): {TRT_FIX}",
+        )
     major = version.split(".")[0]
     if not major.isdigit() or int(major) < 10:
-        return Probe("tensorrt", False, f"TensorRT {version} is too old: edgekit needs TensorRT 10 or 11 "
-                                        f"(the tensor-name API): {TRT_FIX}")
+        return Probe(
+            "tensorrt",
+            False,
+            f"TensorRT {version} is too old: edgekit needs TensorRT 10 or 11 (the tensor-name API): {TRT_FIX}",
+        )
     return Probe("tensorrt", True, version, (("version", version),))
 
 
@@ -70,8 +80,12 @@ def probe_pycuda() -> Probe:
         what = "pycuda is not installed" if missing.startswith("pycuda") else f"pycuda fails to import ({exc})"
         return Probe("pycuda", False, f"{what}: {PYCUDA_FIX}")
     except Exception as exc:  # e.g. undefined symbol in a pycuda built against a stub libcuda (TRAPS.md)
-        return Probe("pycuda", False, f"pycuda fails to load ({type(exc).__name__}: {str(exc)[:160]}): "
-                                      f"rebuild it on this machine against the CUDA toolkit; {PYCUDA_FIX}")
+        return Probe(
+            "pycuda",
+            False,
+            f"pycuda fails to load ({type(exc).__name__}: {str(exc)[:160]}): "
+            f"rebuild it on this machine against the CUDA toolkit; {PYCUDA_FIX}",
+        )
     pycuda = importlib.import_module("pycuda")
     return Probe("pycuda", True, str(getattr(pycuda, "VERSION_TEXT", "installed")))
 
@@ -99,11 +113,15 @@ def _probe_gpu_torch() -> Probe:
     try:
         import torch
     except ImportError:
-        return Probe("gpu", False, f"cannot tell whether a CUDA GPU is present (neither pycuda nor torch "
-                                   f"imports): {GPU_FIX}")
+        return Probe(
+            "gpu", False, f"cannot tell whether a CUDA GPU is present (neither pycuda nor torch imports): {GPU_FIX}"
+        )
     if not torch.cuda.is_available():
-        build = f"torch {torch.__version__} built without CUDA" if torch.version.cuda is None else \
-            f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no device"
+        build = (
+            f"torch {torch.__version__} built without CUDA"
+            if torch.version.cuda is None
+            else f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no device"
+        )
         return Probe("gpu", False, f"no CUDA GPU is visible ({build}): {GPU_FIX}")
     name = torch.cuda.get_device_name(0)
     cc = ".".join(str(v) for v in torch.cuda.get_device_capability(0))
@@ -117,9 +135,13 @@ def probe_ort_cuda() -> Probe:
     except ImportError:
         return Probe("onnxruntime-cuda", False, "onnxruntime is not installed: pip install onnxruntime-gpu")
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return Probe("onnxruntime-cuda", False, f"onnxruntime {ort.__version__} is a CPU build (providers "
-                                                f"{ort.get_available_providers()}): for the CUDA EP install "
-                                                f"onnxruntime-gpu instead of onnxruntime")
+        return Probe(
+            "onnxruntime-cuda",
+            False,
+            f"onnxruntime {ort.__version__} is a CPU build (providers "
+            f"{ort.get_available_providers()}): for the CUDA EP install "
+            f"onnxruntime-gpu instead of onnxruntime",
+        )
     if "torch" not in sys.modules:
         try:  # importing torch first loads the CUDA libraries the CUDA EP needs (TRAPS.md)
             importlib.import_module("torch")
@@ -129,11 +151,19 @@ def probe_ort_cuda() -> Probe:
         sess = ort.InferenceSession(_tiny_onnx(), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
         used = list(sess.get_providers())
     except Exception as exc:  # onnxruntime raises its own types when the EP's libraries are missing
-        return Probe("onnxruntime-cuda", False, f"the CUDA EP failed to start ({one_line(exc, 160, kind=False)}): "
-                                                f"check the CUDA and cuDNN versions onnxruntime-gpu needs")
+        return Probe(
+            "onnxruntime-cuda",
+            False,
+            f"the CUDA EP failed to start ({one_line(exc, 160, kind=False)}): "
+            f"check the CUDA and cuDNN versions onnxruntime-gpu needs",
+        )
     if not used or used[0] != "CUDAExecutionProvider":
-        return Probe("onnxruntime-cuda", False, f"the CUDA EP did not load (session providers {used}): check the "
-                                                f"CUDA and cuDNN libraries onnxruntime-gpu {ort.__version__} needs")
+        return Probe(
+            "onnxruntime-cuda",
+            False,
+            f"the CUDA EP did not load (session providers {used}): check the "
+            f"CUDA and cuDNN libraries onnxruntime-gpu {ort.__version__} needs",
+        )
     return Probe("onnxruntime-cuda", True, f"onnxruntime {ort.__version__} CUDA EP")
 
 
@@ -202,12 +232,19 @@ class BackendDecision:
         return f"{self.backend} on {self.device}{tail}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"requested": self.requested, "backend": self.backend, "device": self.device,
-                "fallback": self.fallback, "reason": self.reason, "probes": [p.to_json() for p in self.probes]}
+        return {
+            "requested": self.requested,
+            "backend": self.backend,
+            "device": self.device,
+            "fallback": self.fallback,
+            "reason": self.reason,
+            "probes": [p.to_json() for p in self.probes],
+        }
 
 
-def decide(requested: str = "auto", *, allow_fallback: bool = True,
-           probes: Sequence[Probe] | None = None) -> BackendDecision:
+def decide(
+    requested: str = "auto", *, allow_fallback: bool = True, probes: Sequence[Probe] | None = None
+) -> BackendDecision:
     """Choose the backend for ``requested`` (``tensorrt`` or ``auto``).
 
     Args:
@@ -220,17 +257,25 @@ def decide(requested: str = "auto", *, allow_fallback: bool = True,
     trt = list(probes) if probes is not None else trt_probes()
     reason = trt_unavailable_reason([p for p in trt if p.name in ("tensorrt", "pycuda", "gpu")])
     if reason is None:
-        return BackendDecision(requested, "tensorrt", "cuda", False, "TensorRT, pycuda and a CUDA GPU are present",
-                               tuple(trt))
+        return BackendDecision(
+            requested, "tensorrt", "cuda", False, "TensorRT, pycuda and a CUDA GPU are present", tuple(trt)
+        )
     if requested == "tensorrt" and not allow_fallback:
         raise BackendUnavailable(reason)
     ort_probe = next((p for p in trt if p.name == "onnxruntime-cuda"), None) or probe_ort_cuda()
     all_probes = tuple(p for p in trt if p.name != "onnxruntime-cuda") + (ort_probe,)
     if ort_probe.ok:
-        return BackendDecision(requested, "onnxruntime", "cuda", True,
-                               f"{short(reason)}; ONNX Runtime's CUDA EP works", all_probes)
-    return BackendDecision(requested, "onnxruntime", "cpu", True,
-                           f"{short(reason)}; no working ONNX Runtime CUDA EP ({short(ort_probe.detail)})", all_probes)
+        return BackendDecision(
+            requested, "onnxruntime", "cuda", True, f"{short(reason)}; ONNX Runtime's CUDA EP works", all_probes
+        )
+    return BackendDecision(
+        requested,
+        "onnxruntime",
+        "cpu",
+        True,
+        f"{short(reason)}; no working ONNX Runtime CUDA EP ({short(ort_probe.detail)})",
+        all_probes,
+    )
 
 
 def short(detail: str) -> str:

@@ -60,9 +60,9 @@ class PrecisionPlan:
             ("strongly-typed", "fp16"): "graph converted to fp16 with fp32 I/O, strongly typed",
             ("strongly-typed", "int8"): "the Q/DQ graph, strongly typed",
         }[(self.path, self.precision)]
-        return f"{self.precision} on TensorRT {self.trt_major}: {how}" + (", DLA with GPU fallback"
-                                                                           if "GPU_FALLBACK" in self.set_flags
-                                                                           else ", DLA" if self.dla else "")
+        return f"{self.precision} on TensorRT {self.trt_major}: {how}" + (
+            ", DLA with GPU fallback" if "GPU_FALLBACK" in self.set_flags else ", DLA" if self.dla else ""
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -82,8 +82,9 @@ def trt_major(version: str) -> int:
         raise BackendUnavailable(f"cannot read the TensorRT version '{version}'; expected e.g. 10.13.0") from None
 
 
-def plan_precision(precision: str, major: int, *, dla: bool = False, gpu_fallback: bool = True,
-                   tf32: bool = False) -> PrecisionPlan:
+def plan_precision(
+    precision: str, major: int, *, dla: bool = False, gpu_fallback: bool = True, tf32: bool = False
+) -> PrecisionPlan:
     """The plan for ``precision`` on TensorRT ``major``.
 
     Args:
@@ -95,22 +96,36 @@ def plan_precision(precision: str, major: int, *, dla: bool = False, gpu_fallbac
         BackendUnavailable: TensorRT older than 10.
     """
     if precision not in PRECISIONS:
-        raise BadInput(f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}."
-                       f"{suggest(precision, PRECISIONS)}")
+        raise BadInput(
+            f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}.{suggest(precision, PRECISIONS)}"
+        )
     if major < 10:
-        raise BackendUnavailable(f"TensorRT {major} is too old: edgekit uses the TensorRT 10 tensor-name API; "
-                                 f"install TensorRT 10 or 11 (pip install 'edgekit[trt]', or JetPack 6+)")
+        raise BackendUnavailable(
+            f"TensorRT {major} is too old: edgekit uses the TensorRT 10 tensor-name API; "
+            f"install TensorRT 10 or 11 (pip install 'edgekit[trt]', or JetPack 6+)"
+        )
     if dla and precision == "fp32":
-        raise BadInput("DLA runs fp16 or int8 only; use --precision fp16 (or int8 with a Q/DQ ONNX) with "
-                       "--dla-core, or drop --dla-core to build for the GPU")
+        raise BadInput(
+            "DLA runs fp16 or int8 only; use --precision fp16 (or int8 with a Q/DQ ONNX) with "
+            "--dla-core, or drop --dla-core to build for the GPU"
+        )
     clear = () if tf32 or precision != "fp32" else ("TF32",)
     extra = ("GPU_FALLBACK",) if dla and gpu_fallback else ()
     if major == 10:
         flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[precision]
-        return PrecisionPlan(precision, major, "builder-flags", flags + extra, clear,
-                             requires_qdq=precision == "int8", dla=dla)
-    return PrecisionPlan(precision, major, "strongly-typed", extra, clear, convert_fp16=precision == "fp16",
-                         requires_qdq=precision == "int8", dla=dla)
+        return PrecisionPlan(
+            precision, major, "builder-flags", flags + extra, clear, requires_qdq=precision == "int8", dla=dla
+        )
+    return PrecisionPlan(
+        precision,
+        major,
+        "strongly-typed",
+        extra,
+        clear,
+        convert_fp16=precision == "fp16",
+        requires_qdq=precision == "int8",
+        dla=dla,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,9 +189,11 @@ def check_qdq(onnx_path: Path) -> dict[str, Any]:
             consts[node.output[0]] = node.attribute[0].t
     qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     if not qdq:
-        raise BadInput(f"--precision int8 needs an explicitly quantized ONNX (QuantizeLinear/DequantizeLinear "
-                       f"nodes), and '{onnx_path}' has none; make one with `edgekit quantize MODEL` or `edgekit qat "
-                       f"MODEL` and build from that file, or use --precision fp16")
+        raise BadInput(
+            f"--precision int8 needs an explicitly quantized ONNX (QuantizeLinear/DequantizeLinear "
+            f"nodes), and '{onnx_path}' has none; make one with `edgekit quantize MODEL` or `edgekit qat "
+            f"MODEL` and build from that file, or use --precision fp16"
+        )
     bad = []
     for n in qdq:
         if len(n.input) > 2 and n.input[2] and n.input[2] in consts:
@@ -184,9 +201,11 @@ def check_qdq(onnx_path: Path) -> dict[str, Any]:
             if np.any(zp != 0):
                 bad.append(n.name or n.output[0])
     if bad:
-        raise BadInput(f"TensorRT accepts only symmetric int8 Q/DQ (zero point 0); these nodes of '{onnx_path}' have "
-                       f"non-zero zero points: {', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; "
-                       f"re-quantize with a symmetric int8 scheme (edgekit quantize writes one for TensorRT)")
+        raise BadInput(
+            f"TensorRT accepts only symmetric int8 Q/DQ (zero point 0); these nodes of '{onnx_path}' have "
+            f"non-zero zero points: {', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; "
+            f"re-quantize with a symmetric int8 scheme (edgekit quantize writes one for TensorRT)"
+        )
     return {"qdq_nodes": len(qdq)}
 
 
@@ -207,8 +226,10 @@ def write_fp16(src: Path, dest: Path, *, converter: str = "auto") -> dict[str, A
         raise BadInput(f"unknown fp16 converter '{converter}'; expected auto, modelopt or edgekit")
     autocast = _modelopt_autocast() if converter != "edgekit" else None
     if converter == "modelopt" and autocast is None:
-        raise BadInput("fp16 converter 'modelopt' asked for, but modelopt.onnx.autocast does not import: "
-                       "pip install nvidia-modelopt[onnx], or use the edgekit converter")
+        raise BadInput(
+            "fp16 converter 'modelopt' asked for, but modelopt.onnx.autocast does not import: "
+            "pip install nvidia-modelopt[onnx], or use the edgekit converter"
+        )
     if autocast is not None:
         model = autocast(onnx_path=str(src), low_precision_type="fp16", keep_io_types=True)
         name = "modelopt-autocast"
@@ -231,8 +252,14 @@ def _modelopt_autocast() -> Any:
 # -- edgekit's fp16 converter ----------------------------------------------------------------------------------------
 # Inputs that ONNX requires in fp32 whatever the data type: (op_type, input index).
 _KEEP_FP32_INPUTS = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
-_DTYPE_ATTRS = {"Cast": "to", "RandomNormalLike": "dtype", "RandomUniformLike": "dtype", "RandomNormal": "dtype",
-                "RandomUniform": "dtype", "EyeLike": "dtype"}
+_DTYPE_ATTRS = {
+    "Cast": "to",
+    "RandomNormalLike": "dtype",
+    "RandomUniformLike": "dtype",
+    "RandomNormal": "dtype",
+    "RandomUniform": "dtype",
+    "EyeLike": "dtype",
+}
 
 
 def convert_to_fp16(model: Any) -> Any:
@@ -240,18 +267,28 @@ def convert_to_fp16(model: Any) -> Any:
     import onnx
 
     graph = model.graph
-    keep = {node.input[i] for node in _all_nodes(graph) for (op, i) in _KEEP_FP32_INPUTS
-            if node.op_type == op and len(node.input) > i}
+    keep = {
+        node.input[i]
+        for node in _all_nodes(graph)
+        for (op, i) in _KEEP_FP32_INPUTS
+        if node.op_type == op and len(node.input) > i
+    }
     _convert_graph(graph, keep)
-    float_inputs = [i for i in graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-                    and i.name not in {t.name for t in graph.initializer}]
+    float_inputs = [
+        i
+        for i in graph.input
+        if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT and i.name not in {t.name for t in graph.initializer}
+    ]
     casts = []
     for inp in float_inputs:
         cast_name = f"{inp.name}__fp16"
         for node in _all_nodes(graph):
             node.input[:] = [cast_name if x == inp.name else x for x in node.input]
-        casts.append(onnx.helper.make_node("Cast", [inp.name], [cast_name], name=f"edgekit_cast_in_{inp.name}",
-                                           to=onnx.TensorProto.FLOAT16))
+        casts.append(
+            onnx.helper.make_node(
+                "Cast", [inp.name], [cast_name], name=f"edgekit_cast_in_{inp.name}", to=onnx.TensorProto.FLOAT16
+            )
+        )
     for out in graph.output:
         if out.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
             continue
@@ -259,8 +296,11 @@ def convert_to_fp16(model: Any) -> Any:
         for node in _all_nodes(graph):
             node.output[:] = [inner if x == out.name else x for x in node.output]
             node.input[:] = [inner if x == out.name else x for x in node.input]
-        graph.node.append(onnx.helper.make_node("Cast", [inner], [out.name], name=f"edgekit_cast_out_{out.name}",
-                                                to=onnx.TensorProto.FLOAT))
+        graph.node.append(
+            onnx.helper.make_node(
+                "Cast", [inner], [out.name], name=f"edgekit_cast_out_{out.name}", to=onnx.TensorProto.FLOAT
+            )
+        )
     for i, cast in enumerate(casts):
         graph.node.insert(i, cast)
     return model
@@ -293,8 +333,9 @@ def _convert_graph(graph: Any, keep: set[str]) -> None:
     for node in graph.node:
         if node.op_type == "ConstantOfShape" and not node.attribute and not (set(node.output) & keep):
             # without a value ConstantOfShape makes fp32 zeros: give it an explicit fp16 zero
-            node.attribute.append(onnx.helper.make_attribute(
-                "value", onnx.helper.make_tensor("value", fp16, [1], [0.0])))
+            node.attribute.append(
+                onnx.helper.make_attribute("value", onnx.helper.make_tensor("value", fp16, [1], [0.0]))
+            )
             continue
         for attr in node.attribute:
             if node.op_type in ("Constant", "ConstantOfShape") and attr.type == onnx.AttributeProto.TENSOR:

@@ -89,8 +89,10 @@ def parse_shape_specs(values: Iterable[str], option: str = "--opt-shape") -> dic
         for entry in _split_entries(value):
             name, shape = _parse_entry(entry, option)
             if name in out and out[name] != shape:
-                raise BadInput(f"{option} names input '{name}' twice ({format_dims(out[name])} and "
-                               f"{format_dims(shape)}); give one shape per input")
+                raise BadInput(
+                    f"{option} names input '{name}' twice ({format_dims(out[name])} and "
+                    f"{format_dims(shape)}); give one shape per input"
+                )
             out[name] = shape
     return out
 
@@ -114,9 +116,9 @@ def _parse_entry(entry: str, option: str) -> tuple[str, Shape]:
     form = f"expected NAME:DIMS as trtexec writes it, e.g. {option} x:1x3x32x32 (quote names containing ':')"
     if entry.startswith("'"):
         end = entry.find("'", 1)
-        if end < 0 or entry[end + 1:end + 2] != ":":
+        if end < 0 or entry[end + 1 : end + 2] != ":":
             raise BadInput(f"bad {option} '{entry}': unbalanced quote; {form}")
-        name, dims = entry[1:end], entry[end + 2:]
+        name, dims = entry[1:end], entry[end + 2 :]
     else:
         name, sep, dims = entry.rpartition(":")
         if not sep:
@@ -131,8 +133,10 @@ def _parse_entry(entry: str, option: str) -> tuple[str, Shape]:
     except ValueError:
         raise BadInput(f"bad {option} '{entry}': dimensions '{dims}' are not integers; {form}") from None
     if any(d < 1 for d in shape):
-        raise BadInput(f"bad {option} '{entry}': every dimension must be >= 1, got {format_dims(shape)} "
-                       f"(a profile gives concrete sizes; -1 is not allowed here)")
+        raise BadInput(
+            f"bad {option} '{entry}': every dimension must be >= 1, got {format_dims(shape)} "
+            f"(a profile gives concrete sizes; -1 is not allowed here)"
+        )
     return name, shape
 
 
@@ -150,22 +154,30 @@ def default_range(spec: InputSpec) -> ShapeRange:
     return ShapeRange(tuple(lo), tuple(spec.shape), tuple(hi))
 
 
-def derive_profile(specs: Sequence[InputSpec], *, min_shapes: Iterable[str] = (), opt_shapes: Iterable[str] = (),
-                   max_shapes: Iterable[str] = ()) -> Profile:
+def derive_profile(
+    specs: Sequence[InputSpec],
+    *,
+    min_shapes: Iterable[str] = (),
+    opt_shapes: Iterable[str] = (),
+    max_shapes: Iterable[str] = (),
+) -> Profile:
     """The profile for ``specs`` from the user's ``--min/--opt/--max-shape`` values (may all be empty).
 
     Raises:
         BadInput: a malformed value, an unknown input name (with the closest one), or a range that is not
             min <= opt <= max, changes a static dimension, or has the wrong rank.
     """
-    given = {k: parse_shape_specs(v, OPTIONS[k]) for k, v in
-             (("min", min_shapes), ("opt", opt_shapes), ("max", max_shapes))}
+    given = {
+        k: parse_shape_specs(v, OPTIONS[k]) for k, v in (("min", min_shapes), ("opt", opt_shapes), ("max", max_shapes))
+    }
     names = [s.name for s in specs]
     for kind, shapes in given.items():
         for name in shapes:
             if name not in names:
-                raise BadInput(f"{OPTIONS[kind]} names input '{name}', but the model's inputs are "
-                               f"{', '.join(names)}.{suggest(name, names)}")
+                raise BadInput(
+                    f"{OPTIONS[kind]} names input '{name}', but the model's inputs are "
+                    f"{', '.join(names)}.{suggest(name, names)}"
+                )
     profile: Profile = {}
     for spec in specs:
         mine = {k: v[spec.name] for k, v in given.items() if spec.name in v}
@@ -199,18 +211,24 @@ def validate_range(name: str, rng: ShapeRange, example: Sequence[int], dynamic: 
     dyn = set(dynamic)
     for kind, shape in (("min", rng.min), ("opt", rng.opt), ("max", rng.max)):
         if len(shape) != len(example):
-            raise BadInput(f"profile for input '{name}': {kind} shape {format_dims(shape)} has rank {len(shape)}, "
-                           f"the input has rank {len(example)} (shape {format_dims_any(example)}); "
-                           f"fix {OPTIONS[kind]} {name}:...")
+            raise BadInput(
+                f"profile for input '{name}': {kind} shape {format_dims(shape)} has rank {len(shape)}, "
+                f"the input has rank {len(example)} (shape {format_dims_any(example)}); "
+                f"fix {OPTIONS[kind]} {name}:..."
+            )
         for ax, (d, e) in enumerate(zip(shape, example)):
             if ax not in dyn and e > 0 and d != e:
-                raise BadInput(f"profile for input '{name}': {kind} shape {format_dims(shape)} changes static "
-                               f"axis {ax} from {e} to {d}; only dynamic axes "
-                               f"{sorted(dyn) or '(none)'} may vary (mark more with --dynamic {name}:{ax})")
+                raise BadInput(
+                    f"profile for input '{name}': {kind} shape {format_dims(shape)} changes static "
+                    f"axis {ax} from {e} to {d}; only dynamic axes "
+                    f"{sorted(dyn) or '(none)'} may vary (mark more with --dynamic {name}:{ax})"
+                )
     bad = [ax for ax in range(len(rng.min)) if not rng.min[ax] <= rng.opt[ax] <= rng.max[ax]]
     if bad:
-        raise BadInput(f"profile for input '{name}' is not min <= opt <= max on axis {bad[0]}: {rng.describe()}; "
-                       f"fix --min-shape/--opt-shape/--max-shape {name}:...")
+        raise BadInput(
+            f"profile for input '{name}' is not min <= opt <= max on axis {bad[0]}: {rng.describe()}; "
+            f"fix --min-shape/--opt-shape/--max-shape {name}:..."
+        )
 
 
 def format_dims_any(shape: Sequence[int]) -> str:
@@ -232,8 +250,11 @@ def check_shape(name: str, shape: Sequence[int], rng: ShapeRange, where: str = "
         hint = f"expected rank {len(rng.min)}"
     else:
         big = [ax for ax in range(len(shape)) if shape[ax] > rng.max[ax]]
-        hint = (f"rebuild the engine with --max-shape {name}:{format_dims(_clip_up(shape, rng.max))}" if big
-                else f"rebuild the engine with --min-shape {name}:{format_dims(_clip_down(shape, rng.min))}")
+        hint = (
+            f"rebuild the engine with --max-shape {name}:{format_dims(_clip_up(shape, rng.max))}"
+            if big
+            else f"rebuild the engine with --min-shape {name}:{format_dims(_clip_down(shape, rng.min))}"
+        )
     raise BadInput(f"input '{name}' has shape {format_dims(shape)}, outside {where} ({rng.describe()}); {hint}")
 
 
@@ -246,8 +267,9 @@ def _clip_down(shape: Shape, lo: Shape) -> Shape:
 
 
 # -- inputs of an ONNX file (the `edgekit build MODEL.onnx` path, where no InputSpec exists) ------------------------
-def specs_from_onnx(path: str | Path, *, min_shapes: Iterable[str] = (), opt_shapes: Iterable[str] = (),
-                    max_shapes: Iterable[str] = ()) -> list[InputSpec]:
+def specs_from_onnx(
+    path: str | Path, *, min_shapes: Iterable[str] = (), opt_shapes: Iterable[str] = (), max_shapes: Iterable[str] = ()
+) -> list[InputSpec]:
     """Input specs read from an ONNX file's graph inputs: dimensions with a symbolic name (or <= 0) are dynamic.
 
     The example size of a dynamic dimension is taken from the user's shapes (opt, else max, else min, as trtexec
@@ -263,8 +285,9 @@ def specs_from_onnx(path: str | Path, *, min_shapes: Iterable[str] = (), opt_sha
     except Exception as exc:  # onnx raises DecodeError / OSError variants for bad files
         raise BadInput(f"cannot read ONNX file '{path}': {type(exc).__name__}: {str(exc)[:200]}") from exc
     initializers = {t.name for t in model.graph.initializer}
-    user = {k: parse_shape_specs(v, OPTIONS[k]) for k, v in
-            (("min", min_shapes), ("opt", opt_shapes), ("max", max_shapes))}
+    user = {
+        k: parse_shape_specs(v, OPTIONS[k]) for k, v in (("min", min_shapes), ("opt", opt_shapes), ("max", max_shapes))
+    }
     specs = []
     for inp in model.graph.input:
         if inp.name in initializers:
@@ -284,20 +307,26 @@ def _spec_of(inp: Any, user: Mapping[str, Mapping[str, Shape]], path: str) -> In
     if mine:
         example = list(broadcast_range(mine).opt)
         if len(example) != len(dims):
-            raise BadInput(f"shape given for input '{inp.name}' has rank {len(example)}, but '{path}' declares "
-                           f"rank {len(dims)} ({format_dims_any(dims)})")
+            raise BadInput(
+                f"shape given for input '{inp.name}' has rank {len(example)}, but '{path}' declares "
+                f"rank {len(dims)} ({format_dims_any(dims)})"
+            )
         fixed = [ax for ax, d in enumerate(dims) if d > 0 and example[ax] != d]
         if fixed:
-            raise BadInput(f"shape given for input '{inp.name}' ({format_dims(example)}) changes static axis "
-                           f"{fixed[0]} of '{path}' (declared {format_dims_any(dims)}); only axes declared dynamic "
-                           f"{list(dynamic) or '(none)'} may vary: re-export with that axis dynamic")
+            raise BadInput(
+                f"shape given for input '{inp.name}' ({format_dims(example)}) changes static axis "
+                f"{fixed[0]} of '{path}' (declared {format_dims_any(dims)}); only axes declared dynamic "
+                f"{list(dynamic) or '(none)'} may vary: re-export with that axis dynamic"
+            )
     else:
         for ax in dynamic:
             if ax != 0:
-                raise BadInput(f"input '{inp.name}' of '{path}' has dynamic axis {ax} (shape "
-                               f"{format_dims_any(dims)}) and no size for it: give --opt-shape "
-                               f"{inp.name}:{format_dims([1 if d <= 0 else d for d in dims])} (and --min-shape/"
-                               f"--max-shape for a range)")
+                raise BadInput(
+                    f"input '{inp.name}' of '{path}' has dynamic axis {ax} (shape "
+                    f"{format_dims_any(dims)}) and no size for it: give --opt-shape "
+                    f"{inp.name}:{format_dims([1 if d <= 0 else d for d in dims])} (and --min-shape/"
+                    f"--max-shape for a range)"
+                )
             example[ax] = 1
     try:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type).name
@@ -316,8 +345,10 @@ def align_with_onnx(specs: Sequence[InputSpec], path: str | Path) -> tuple[list[
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    declared = {i.name: [(d.dim_value if d.HasField("dim_value") else -1) for d in i.type.tensor_type.shape.dim]
-                for i in model.graph.input}
+    declared = {
+        i.name: [(d.dim_value if d.HasField("dim_value") else -1) for d in i.type.tensor_type.shape.dim]
+        for i in model.graph.input
+    }
     out, frozen = [], []
     for spec in specs:
         dims = declared.get(spec.name)
@@ -329,4 +360,3 @@ def align_with_onnx(specs: Sequence[InputSpec], path: str | Path) -> tuple[list[
         shape = tuple(dims[ax] if ax in fixed else d for ax, d in enumerate(spec.shape))
         out.append(dataclasses.replace(spec, shape=shape, dynamic=tuple(a for a in spec.dynamic if a not in fixed)))
     return out, frozen
-

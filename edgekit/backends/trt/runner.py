@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edgekit.backends.base import Runner
-from edgekit.core.errors import BackendUnavailable, BadInput, EdgekitError
 from edgekit.backends.trt.profiles import ShapeRange, check_shape, format_dims
+from edgekit.core.errors import BackendUnavailable, BadInput, EdgekitError
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -33,12 +33,29 @@ NDArray = npt.NDArray[Any]
 
 # Our own table: trt.nptype is untyped in the stubs, and BF16/FP8/INT4 have no numpy type to hand back.
 NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
-    "FLOAT": np.dtype(np.float32), "HALF": np.dtype(np.float16), "INT8": np.dtype(np.int8),
-    "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64), "BOOL": np.dtype(np.bool_),
+    "FLOAT": np.dtype(np.float32),
+    "HALF": np.dtype(np.float16),
+    "INT8": np.dtype(np.int8),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "BOOL": np.dtype(np.bool_),
     "UINT8": np.dtype(np.uint8),
 }
-BUILD_OPTIONS = ("profiles", "min_shapes", "opt_shapes", "max_shapes", "precision", "workspace", "timing_cache",
-                 "dla_core", "gpu_fallback", "tf32", "fp16_converter", "cache_dir", "use_cache")
+BUILD_OPTIONS = (
+    "profiles",
+    "min_shapes",
+    "opt_shapes",
+    "max_shapes",
+    "precision",
+    "workspace",
+    "timing_cache",
+    "dla_core",
+    "gpu_fallback",
+    "tf32",
+    "fp16_converter",
+    "cache_dir",
+    "use_cache",
+)
 
 
 def numpy_dtype(trt_dtype: Any, name: str = "?") -> np.dtype[Any]:
@@ -49,8 +66,10 @@ def numpy_dtype(trt_dtype: Any, name: str = "?") -> np.dtype[Any]:
     """
     key = str(getattr(trt_dtype, "name", trt_dtype)).split(".")[-1]
     if key not in NUMPY_DTYPES:
-        raise BadInput(f"engine tensor '{name}' has type {key}, which has no numpy equivalent; rebuild the engine "
-                       f"with fp32/fp16/int32/int64/int8/uint8/bool inputs and outputs")
+        raise BadInput(
+            f"engine tensor '{name}' has type {key}, which has no numpy equivalent; rebuild the engine "
+            f"with fp32/fp16/int32/int64/int8/uint8/bool inputs and outputs"
+        )
     return NUMPY_DTYPES[key]
 
 
@@ -144,8 +163,10 @@ class TensorRTRunner(Runner):
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def activate_impl(self) -> None:
         if self.device != "cuda":
-            raise BackendUnavailable(f"tensorrt runs on CUDA GPUs only, got --device {self.device}; use --device "
-                                     f"cuda, or --backend onnxruntime for the CPU")
+            raise BackendUnavailable(
+                f"tensorrt runs on CUDA GPUs only, got --device {self.device}; use --device "
+                f"cuda, or --backend onnxruntime for the CPU"
+            )
         from edgekit.backends.trt.fallback import trt_unavailable_reason
 
         reason = trt_unavailable_reason()
@@ -163,9 +184,11 @@ class TensorRTRunner(Runner):
         self._runtime = trt.Runtime(logger.trt_logger)
         engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if engine is None:
-            raise BadInput(f"TensorRT {trt.__version__} cannot load '{engine_path}' ({logger.last_errors()}): engines "
-                           f"only load with the TensorRT version and GPU architecture that built them; rebuild it "
-                           f"here with `edgekit build MODEL.onnx -o {engine_path.name}`")
+            raise BadInput(
+                f"TensorRT {trt.__version__} cannot load '{engine_path}' ({logger.last_errors()}): engines "
+                f"only load with the TensorRT version and GPU architecture that built them; rebuild it "
+                f"here with `edgekit build MODEL.onnx -o {engine_path.name}`"
+            )
         self.engine = engine
         self.context = engine.create_execution_context()
         self.bindings = self._allocate(engine, self.context, cuda)
@@ -181,13 +204,15 @@ class TensorRTRunner(Runner):
 
     def _engine_path(self) -> Path:
         if not self.path.is_file():
-            raise BadInput(f"engine file '{self.path}' does not exist; build one with `edgekit build MODEL.onnx -o "
-                           f"model.engine` or `edgekit export MODEL --format trt`")
+            raise BadInput(
+                f"engine file '{self.path}' does not exist; build one with `edgekit build MODEL.onnx -o "
+                f"model.engine` or `edgekit export MODEL --format trt`"
+            )
         if self.path.suffix.lower() != ".onnx":
             return self.path
-        from edgekit.core.io import sha256
         from edgekit.backends.trt.build import build_engine
         from edgekit.backends.trt.cache import default_cache_dir
+        from edgekit.core.io import sha256
 
         precision = str(self.build_options.get("precision", "fp32"))
         out = default_cache_dir() / "runner" / f"{self.path.stem}-{sha256(self.path)[:12]}-{precision}.engine"
@@ -211,8 +236,10 @@ class TensorRTRunner(Runner):
                 continue
             shape = dims_tuple(context.get_tensor_shape(name))
             if any(d < 0 for d in shape):
-                raise BadInput(f"output '{name}' has a data-dependent shape ({format_dims(shape)}); edgekit's "
-                               f"TensorRT runner supports outputs whose shape follows from the input shapes")
+                raise BadInput(
+                    f"output '{name}' has a data-dependent shape ({format_dims(shape)}); edgekit's "
+                    f"TensorRT runner supports outputs whose shape follows from the input shapes"
+                )
             bindings[name] = Binding(name, False, numpy_dtype(engine.get_tensor_dtype(name), name), shape)
         for b in bindings.values():
             b.host = cuda.pagelocked_empty(volume(b.max_shape), b.dtype)
@@ -227,7 +254,9 @@ class TensorRTRunner(Runner):
         side = read_sidecar(engine_path) or {}
         dev = cuda.Context.get_device()
         return {
-            "engine": str(engine_path), "trt_version": version, "device": "cuda",
+            "engine": str(engine_path),
+            "trt_version": version,
+            "device": "cuda",
             "gpu": f"{dev.name()} (compute capability {'.'.join(map(str, dev.compute_capability()))})",
             "precision": (side.get("precision") or {}).get("description", "unknown (no sidecar)"),
             "profile": {n: b.range.describe() for n, b in self.bindings.items() if b.range is not None},
@@ -271,24 +300,30 @@ class TensorRTRunner(Runner):
             b = self.bindings[name]
             if not context.set_input_shape(name, arr.shape):
                 raise BadInput(f"TensorRT refused shape {format_dims(arr.shape)} for input '{name}'")
-            host = b.host[:arr.size]
+            host = b.host[: arr.size]
             host[...] = arr.reshape(-1)
             cuda.memcpy_htod_async(b.device, host, stream)
         h2d.record(stream)
         if not context.execute_async_v3(stream.handle):
-            raise EdgekitError(f"TensorRT execute_async_v3 failed on '{self.path}' for input shapes "
-                               f"{ {k: format_dims(v.shape) for k, v in feed.items()} }")
+            raise EdgekitError(
+                f"TensorRT execute_async_v3 failed on '{self.path}' for input shapes "
+                f"{ {k: format_dims(v.shape) for k, v in feed.items()} }"
+            )
         compute.record(stream)
         shapes = {}
         for name in self.output_names():
             b = self.bindings[name]
             shapes[name] = dims_tuple(context.get_tensor_shape(name))
-            cuda.memcpy_dtoh_async(b.host[:volume(shapes[name])], b.device, stream)
+            cuda.memcpy_dtoh_async(b.host[: volume(shapes[name])], b.device, stream)
         end.record(stream)
         stream.synchronize()
-        self.last_timing = {"h2d_ms": float(start.time_till(h2d)), "compute_ms": float(h2d.time_till(compute)),
-                            "d2h_ms": float(compute.time_till(end)), "total_ms": float(start.time_till(end))}
-        return {n: np.array(self.bindings[n].host[:volume(s)]).reshape(s) for n, s in shapes.items()}
+        self.last_timing = {
+            "h2d_ms": float(start.time_till(h2d)),
+            "compute_ms": float(h2d.time_till(compute)),
+            "d2h_ms": float(compute.time_till(end)),
+            "total_ms": float(start.time_till(end)),
+        }
+        return {n: np.array(self.bindings[n].host[: volume(s)]).reshape(s) for n, s in shapes.items()}
 
     def timed_call(self, feed: dict[str, NDArray]) -> Callable[[], Any]:
         """End-to-end like trtexec's latency: H2D + compute + D2H, synchronized; the split is in last_timing."""
@@ -296,8 +331,7 @@ class TensorRTRunner(Runner):
         self.run_prepared(prepared)
         return lambda: self.run_prepared(prepared)
 
-    def timing_breakdown(self, feed: dict[str, NDArray], iterations: int = 200,
-                         warmup: int = 20) -> dict[str, float]:
+    def timing_breakdown(self, feed: dict[str, NDArray], iterations: int = 200, warmup: int = 20) -> dict[str, float]:
         """Medians (ms) of H2D, compute and D2H over ``iterations`` calls, after ``warmup``: the bench's split."""
         prepared = self.prepare(feed)
         for _ in range(warmup):
