@@ -33,7 +33,8 @@ def measure(
 ) -> list[dict[str, Any]]:
     """One record per (round, batch): bench p50, bare p50, overhead %."""
     from edgekit.artifacts.formats import FORMATS
-    from edgekit.bench.run import BenchConfig, run_bench
+    from edgekit.bench.config import BenchConfig
+    from edgekit.bench.run import run_bench
     from edgekit.export.driver import export_all
     from edgekit.intake.load import load_model
 

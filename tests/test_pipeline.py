@@ -13,9 +13,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from edgekit.bench.run import BenchConfig
+from edgekit.artifacts.formats import available_formats
+from edgekit.bench.config import BenchConfig
 from edgekit.cli.bench import pipeline as pipeline_command
-from edgekit.jobs.pipeline import available_formats, run_pipeline
+from edgekit.jobs.pipeline import run_pipeline
 
 
 def test_pipeline_one_epoch(tmp_path: Path) -> None:

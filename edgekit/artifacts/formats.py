@@ -113,23 +113,29 @@ FORMATS: dict[str, FormatInfo] = {
 }
 
 
-def available_formats(device: str | None = None) -> list[FormatInfo]:
-    """The one answer to "which formats can be exported here": every format whose check passes (a failing or
-    unimportable check counts as unavailable). With ``device="cpu"``, formats whose artifacts run only on a GPU
-    (their verifying backend has no cpu device: the TensorRT engine) are left out as well."""
+def format_reasons(device: str | None = None) -> dict[str, str | None]:
+    """The one decision of "which formats can be exported here": per format, None when it can, else why not (with
+    the fix). A check that raises counts as unavailable, with its error as the reason. With ``device``, a format
+    whose verifying backend does not run on that device (the TensorRT engine on ``cpu``) is unavailable too."""
     from edgekit.backends.registry import BACKENDS
+    from edgekit.core.errors import one_line
 
-    out = []
+    out: dict[str, str | None] = {}
     for f in FORMATS.values():
         row = BACKENDS.get(f.backend)
         if device is not None and row is not None and device not in row.devices:
+            out[f.name] = f"its artifacts run on {'/'.join(row.devices)} ({f.backend}), not {device}"
             continue
         try:
-            if f.unavailable_reason() is None:
-                out.append(f)
-        except Exception:  # a capability check failing in its own way: not available here  # noqa: S112
-            continue
+            out[f.name] = f.unavailable_reason()
+        except Exception as exc:  # a capability check failing in its own way: not available here
+            out[f.name] = f"its capability check ({f.check}) failed: {one_line(exc)}"
     return out
+
+
+def available_formats(device: str | None = None) -> list[FormatInfo]:
+    """The formats :func:`format_reasons` finds available here (on ``device``, when given), in table order."""
+    return [FORMATS[name] for name, reason in format_reasons(device).items() if reason is None]
 
 
 def suffixes() -> tuple[str, ...]:

@@ -9,7 +9,7 @@ import html
 import math
 from typing import Any
 
-from edgekit.bench.report import (
+from edgekit.bench.format import (
     Report,
     accuracy_text,
     agreement_text,

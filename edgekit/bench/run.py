@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgekit.artifacts.formats import suffixes
 from edgekit.bench import subjects as subj
+from edgekit.bench.config import BenchConfig
 from edgekit.bench.subjects import Artifact, BenchRow, Subject
 from edgekit.bench.timing import Candidate, LatencyStats, time_interleaved
 from edgekit.core.errors import BadInput
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 SCHEMA = "edgekit.bench/1"
 """Version of the JSON report (docs/bench-schema.md). Bump the number on any incompatible change."""
 
-DEFAULT_SECONDS = 2.0
-DEVICES = ("cpu", "cuda")
 ARTIFACT_SUFFIXES = suffixes()
 """Every suffix of :data:`edgekit.artifacts.formats.FORMATS` (and ``.pt``)."""
 
@@ -46,102 +45,6 @@ Progress = Callable[[str, float], None]
 Reference = Callable[[Subject, int], "Candidate | None"]
 """For ``benchmarks/``: given an open subject and a batch, a bare loop over the same runtime call (or None); it is
 timed interleaved with the subject and its median lands in the row's ``details["bare_loop"]``."""
-
-
-@dataclasses.dataclass
-class BenchConfig:
-    """How to benchmark.
-
-    Args:
-        device: ``cpu`` or ``cuda``.
-        threads: intra-op threads for every backend (torch and ONNX Runtime); default: the machine's cores.
-        batches: batch sizes (axis 0 of every input).
-        warmup: untimed calls per subject and batch.
-        iters: timed calls per subject and batch; or
-        seconds: timing budget per subject and batch (default :data:`DEFAULT_SECONDS` when neither is given).
-        backend: ``None`` (each artifact's format default), ``auto`` (the fastest available per artifact), or
-            backend names, comma-separated (each artifact runs on each of them that accepts its format).
-        recipe: recipe name or path whose val split and metric score every artifact.
-        data: ``.npz`` with one array per model input (+ optional ``labels``).
-        precisions: on cuda, reduced precisions also tried by the backends that derive them from an fp32 model
-            (``torch-cudagraph``, ``tensorrt``; see :mod:`edgekit.backends.selection`).
-        interleave: time subjects round-robin (fair ratios on a shared machine) rather than one after another.
-        accuracy: score artifacts (metric and agreement with eager); False skips scoring altogether.
-        metric: with ``accuracy``, also compute the recipe's or --data's metric; False keeps only the agreement
-            with eager (on --data inputs or random ones), e.g. for untrained models in ``benchmarks/``.
-    """
-
-    device: str = "cpu"
-    threads: int | None = None
-    batches: tuple[int, ...] = (1,)
-    warmup: int = 10
-    iters: int | None = None
-    seconds: float | None = None
-    backend: str | None = None
-    recipe: str | None = None
-    data: Path | None = None
-    precisions: tuple[str, ...] = ("fp32",)
-    interleave: bool = True
-    accuracy: bool = True
-    metric: bool = True
-
-    def validate(self) -> None:
-        """Check every option before any heavy work.
-
-        Raises:
-            BadInput: a bad batch, budget, thread count, device or backend name.
-            BackendUnavailable: ``--device cuda`` without a CUDA GPU.
-        """
-        from edgekit.backends.registry import get_backend
-
-        if not self.batches:
-            raise BadInput("--batch is empty; expected sizes like 1 or 1,8,32")
-        bad = [b for b in self.batches if b < 1]
-        if bad:
-            raise BadInput(f"--batch {bad[0]}: every batch size must be >= 1, got {list(self.batches)}")
-        if self.iters is not None and self.seconds is not None:
-            raise BadInput("give --iters or --seconds, not both")
-        if self.iters is not None and self.iters < 1:
-            raise BadInput(f"--iters must be >= 1, got {self.iters}")
-        if self.seconds is not None and not self.seconds > 0:
-            raise BadInput(f"--seconds must be > 0, got {self.seconds}")
-        if self.warmup < 0:
-            raise BadInput(f"--warmup must be >= 0, got {self.warmup}")
-        if self.threads is not None and self.threads < 1:
-            raise BadInput(f"--threads must be >= 1, got {self.threads}")
-        if self.device not in DEVICES:
-            from edgekit.core.errors import suggest
-
-            raise BadInput(f"unknown device '{self.device}'; expected cpu or cuda.{suggest(self.device, DEVICES)}")
-        for name in self.backend_names():
-            get_backend(name)
-        from edgekit.backends.precision import FLOAT_PRECISIONS, check_precision
-
-        for p in self.precisions:
-            check_precision(p, FLOAT_PRECISIONS)
-        if self.device == "cuda":
-            from edgekit.backends.probes import require_cuda
-
-            require_cuda("--device cuda")
-
-    def backend_names(self) -> list[str]:
-        """The explicitly requested backends (empty for the default and for auto)."""
-        if self.backend is None or self.backend == "auto":
-            return []
-        names = [n.strip() for n in self.backend.split(",") if n.strip()]
-        if not names:
-            raise BadInput("--backend is empty; expected a backend name, a comma-separated list, or auto")
-        return names
-
-    @property
-    def budget(self) -> dict[str, Any]:
-        if self.iters is None and self.seconds is None:
-            return {"seconds": DEFAULT_SECONDS}
-        return {"iters": self.iters} if self.iters is not None else {"seconds": self.seconds}
-
-    @property
-    def thread_count(self) -> int:
-        return self.threads or os.cpu_count() or 1
 
 
 @dataclasses.dataclass

@@ -92,7 +92,8 @@ def show(report: dict[str, Any]) -> None:
     """The table, the picks and the notes on stdout."""
     from rich.markup import escape
 
-    from edgekit.bench.report import notes, pipeline_lines, rich_table, summary_lines
+    from edgekit.bench.format import notes, pipeline_lines, summary_lines
+    from edgekit.bench.report import rich_table
 
     console.print(rich_table(report))
     for line in summary_lines(report) + pipeline_lines(report):

@@ -237,15 +237,12 @@ def _dist_version(name: str) -> str | None:
 
 def format_availability() -> list[Check]:
     """Every export format of :data:`edgekit.artifacts.formats.FORMATS`: available, or its check's reason."""
-    from edgekit.artifacts.formats import FORMATS
+    from edgekit.artifacts.formats import FORMATS, format_reasons
 
     out = []
-    for f in FORMATS.values():
-        try:
-            reason = f.unavailable_reason()
-        except Exception as exc:  # a format whose module is missing (e.g. not built yet) is unavailable
-            reason = f"its capability check ({f.check}) failed: {type(exc).__name__}: {exc}"
-        out.append(Check(f.name, "ok" if reason is None else "missing", f.description if reason is None else reason))
+    for name, reason in format_reasons().items():
+        ok = reason is None
+        out.append(Check(name, "ok" if ok else "missing", FORMATS[name].description if ok else str(reason)))
     return out
 
 

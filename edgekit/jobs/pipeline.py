@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from edgekit.core.errors import BackendUnavailable
 
 if TYPE_CHECKING:
-    from edgekit.bench.run import BenchConfig, BenchResult
+    from edgekit.bench.config import BenchConfig
+    from edgekit.bench.run import BenchResult
     from edgekit.core.model import LoadedModel
     from edgekit.export.driver import ExportResult
     from edgekit.training.recipe import Recipe
@@ -126,21 +127,6 @@ class PipelineResult:
         return [r.format for r in self.exports if r.verification is not None and r.status == "FAIL"]
 
 
-def available_formats() -> list[Any]:
-    """Every format of :data:`edgekit.artifacts.formats.FORMATS` that can be exported here (a check that raises
-    counts as unavailable: its module may belong to a backend not installed)."""
-    from edgekit.artifacts.formats import FORMATS
-
-    out = []
-    for f in FORMATS.values():
-        try:
-            if f.unavailable_reason() is None:
-                out.append(f)
-        except Exception:  # noqa: BLE001 - a broken capability check means the format is not available here
-            continue
-    return out
-
-
 def run_pipeline(
     recipe_ref: str,
     *,
@@ -166,8 +152,9 @@ def run_pipeline(
         BadInput: unknown recipe, bad checkpoint or options.
         BackendUnavailable: ``--int8`` before quantization joined, ``--device cuda`` without a GPU.
     """
+    from edgekit.bench.config import BenchConfig
     from edgekit.bench.report import write_reports
-    from edgekit.bench.run import BenchConfig, run_bench
+    from edgekit.bench.run import run_bench
     from edgekit.export.driver import export_all
     from edgekit.intake.load import load_model
     from edgekit.training.recipe import get_recipe
@@ -194,6 +181,8 @@ def run_pipeline(
 
     t0 = time.perf_counter()
     art_dir = out / "artifacts"
+    from edgekit.artifacts.formats import available_formats
+
     formats = available_formats()
     exports = export_all(model, formats, art_dir, progress=lambda m: report(m, 0.5))
     files = [r.path for r in exports if r.error is None and r.path is not None and r.path.exists()]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from edgekit.bench import format as fmt
 from edgekit.bench import report as rep
 from edgekit.bench.html import Scale, box_svg, html_page, scatter_svg
 from edgekit.bench.run import SCHEMA, load_result
@@ -88,7 +89,7 @@ def test_rich_table_renders(report: dict[str, Any]) -> None:
 
 
 def test_notes_list_rows_that_did_not_run(report: dict[str, Any]) -> None:
-    notes = rep.notes(report)
+    notes = fmt.notes(report)
     assert notes == ["model.engine [tensorrt]: unavailable: tensorrt runs on cuda, not cpu"]
 
 
@@ -125,5 +126,5 @@ def test_scale_ticks() -> None:
 
 
 def test_formatting() -> None:
-    assert rep.fmt_ms(0.01563) == "0.0156" and rep.fmt_ms(123.4) == "123" and rep.fmt_ms(None) == "-"
-    assert rep.fmt_rate(16299.2) == "16,299" and rep.fmt_rate(12.34) == "12.3"
+    assert fmt.fmt_ms(0.01563) == "0.0156" and fmt.fmt_ms(123.4) == "123" and fmt.fmt_ms(None) == "-"
+    assert fmt.fmt_rate(16299.2) == "16,299" and fmt.fmt_rate(12.34) == "12.3"

@@ -14,7 +14,8 @@ import pytest
 
 from edgekit.backends.base import Runner
 from edgekit.backends.registry import BACKENDS, BackendInfo
-from edgekit.bench.run import BenchConfig, picks, resolve_model, run_bench, split_refs
+from edgekit.bench.config import BenchConfig
+from edgekit.bench.run import picks, resolve_model, run_bench, split_refs
 from edgekit.bench.subjects import BenchRow, read_artifact
 from edgekit.bench.timing import Candidate, LatencyStats
 from edgekit.core.errors import BackendUnavailable, BadInput
