@@ -25,7 +25,7 @@ from edgekit.core.spec import random_inputs
 if TYPE_CHECKING:
     from edgekit.backends.base import Runner
     from edgekit.bench.accuracy import EvalSet
-    from edgekit.bench.run import BenchConfig
+    from edgekit.bench.config import BenchConfig
 
 MB = 2**20
 
@@ -322,18 +322,18 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
     ``auto`` (:func:`edgekit.backends.selection.candidates_for` order); the named ones otherwise. On cuda, backends that
     derive reduced precisions from an fp32 model are also run at ``config.precisions``."""
     from edgekit.artifacts.formats import FORMATS
-    from edgekit.backends.registry import backends_for, ranked
+    from edgekit.backends.registry import EAGER, backends_for, ranked
     from edgekit.export.driver import without_axes
 
     subjects = [Subject(model, "torch")]
     wanted = config.backend_names()
     auto = config.backend == "auto"
     for b in ranked():
+        # a backend asked for by name always gets its rows (unavailable, with the reason, on another device)
         if (
             b.name != "torch"
-            and "eager" in b.formats
-            and config.device in b.devices
-            and (not wanted or b.name in wanted)
+            and EAGER in b.formats
+            and (b.name in wanted or (not wanted and config.device in b.devices))
         ):
             subjects += [Subject(model, b.name, None, p, _options(b.name, p)) for p in _precisions(b.name, config)]
     for art in artifacts:

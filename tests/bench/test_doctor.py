@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,12 @@ def test_tiny_onnx_runs() -> None:
     session = ort.InferenceSession(doctor.tiny_onnx(), providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {"x": np.ones((1, 4), np.float32)})
     assert np.allclose(y, 2.0)
+
+
+def test_a_backend_whose_library_does_not_import_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
+    backends = {c.name: c for c in doctor.backend_availability(gpu=False, ort_providers=())}
+    assert backends["onnxruntime"].status == "missing", backends["onnxruntime"].detail
+    assert "onnxruntime cannot be imported" in backends["onnxruntime"].detail
+    assert "pip install 'onnxruntime>=1.20'" in backends["onnxruntime"].detail
+    assert backends["torch"].status == "ok"  # the others are still judged by their own probes
