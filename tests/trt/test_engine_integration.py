@@ -72,8 +72,8 @@ def _verify(model: Any, engine: Path, precision: str, details: dict[str, Any]) -
     import dataclasses
 
     from edgekit.artifacts.verify import verify_runner
+    from edgekit.backends.precision import tolerance_for
     from edgekit.backends.trt.loader import EngineFromPath
-    from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.profiles import align_with_onnx
     from edgekit.backends.trt.runner import TensorRTRunner
 
@@ -81,7 +81,7 @@ def _verify(model: Any, engine: Path, precision: str, details: dict[str, Any]) -
         print(f"{engine.name}: the ONNX export froze {details['frozen_axes']}")
         specs, _ = align_with_onnx(model.inputs, details["onnx"])
         model = dataclasses.replace(model, inputs=specs)
-    tol = tolerance_for(precision, model.atol, model.rtol)
+    tol = tolerance_for(precision, "cuda", model.atol, model.rtol)
     with TensorRTRunner(EngineFromPath(engine), outputs=model.outputs) as runner:
         result = verify_runner(model, runner, str(engine), "trt", atol=tol.atol, rtol=tol.rtol)
     for line in result.failures():
@@ -167,8 +167,8 @@ def _qdq_onnx(model: Any, src: Path, dest: Path) -> Path:
 def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path, onnx_files: dict[str, Path]) -> None:
     import onnxruntime as ort
 
+    from edgekit.backends.precision import tolerance_for
     from edgekit.backends.trt.loader import EngineFromPath
-    from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.runner import TensorRTRunner
     from edgekit.core.spec import random_inputs, shape_plan
     from edgekit.export.trt import export_engine
@@ -184,7 +184,7 @@ def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path, 
         from edgekit.backends.trt.profiles import align_with_onnx
 
         model = dataclasses.replace(model, inputs=align_with_onnx(model.inputs, qdq)[0])
-    tol = tolerance_for("int8", model.atol, model.rtol)
+    tol = tolerance_for("int8", "cuda", model.atol, model.rtol)
     session = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
     with TensorRTRunner(EngineFromPath(engine), outputs=model.outputs) as runner:
         for i, sizes in enumerate(shape_plan(model.inputs)):
@@ -270,12 +270,12 @@ def test_dla_with_gpu_fallback_reports_gpu_layers(workdir: Path, onnx_files: dic
     dla = details["dla"]
     print(f"DLA: {dla['layers'] - len(dla['gpu_layers'])}/{dla['layers']} layers on DLA; GPU: {dla['gpu_layers']}")
     assert isinstance(dla["gpu_layers"], list) and dla["core"] == 0
+    from edgekit.backends.precision import tolerance_for
     from edgekit.backends.trt.loader import EngineFromPath
-    from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.runner import TensorRTRunner
     from edgekit.core.spec import random_inputs
 
-    tol = tolerance_for("fp16", model.atol, model.rtol)
+    tol = tolerance_for("fp16", "cuda", model.atol, model.rtol)
     feed = random_inputs(model.inputs)
     with TensorRTRunner(EngineFromPath(engine), outputs=model.outputs) as runner:
         got = runner.infer(feed)

@@ -128,31 +128,6 @@ def plan_precision(
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class Tolerance:
-    """How closely an engine of some precision must match eager fp32."""
-
-    atol: float
-    rtol: float
-    min_cosine: float
-
-
-def tolerance_for(precision: str, atol: float, rtol: float) -> Tolerance:
-    """Tolerances for comparing a ``precision`` engine with eager fp32, from the model's fp32 ``atol``/``rtol``.
-
-    fp32 keeps a floor of 1e-4 / 1e-3 (TensorRT's kernels reorder sums); fp16 allows 1e-2 relative (10 bits of
-    mantissa, errors accumulating over layers); int8 is judged by cosine similarity, since a quantized model is a
-    different model and elementwise bounds would need one quantization step per layer.
-    """
-    if precision == "fp32":
-        return Tolerance(max(atol, 1e-4), max(rtol, 1e-3), 0.9999)
-    if precision == "fp16":
-        return Tolerance(max(atol, 1e-2), max(rtol, 1e-2), 0.999)
-    if precision == "int8":
-        return Tolerance(max(atol, 0.1), max(rtol, 0.1), 0.98)
-    raise BadInput(f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}")
-
-
 # -- the ONNX a plan needs ----------------------------------------------------------------------------------------
 def prepare_onnx(onnx_path: Path, plan: PrecisionPlan, *, converter: str = "auto") -> tuple[Path, dict[str, Any]]:
     """The ONNX file to parse for ``plan``, and details for the report.
