@@ -104,7 +104,7 @@ BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "torch-cudagraph",
             f"{_B}.cuda_graph:CudaGraphRunner",
-            f"{_B}.cuda_graph:ModuleForGraphs",
+            f"{_B}.cuda_graph_loader:ModuleForGraphs",
             (EAGER, "torchscript", "pt2"),
             ("cuda",),
             f"{_B}.probes:cuda_graphs_reason",
@@ -147,7 +147,7 @@ BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "onnxruntime-cudagraph",
             f"{_B}.ort_cuda:OrtCudaRunner",
-            f"{_B}.ort_cuda:CudaSessionsFromOnnx",
+            f"{_B}.ort_cuda_loader:CudaSessionsFromOnnx",
             ("onnx",),
             ("cuda",),
             f"{_B}.probes:ort_cuda_reason",

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from edgekit.artifacts.verify import verify_runner
-from edgekit.backends.cuda_graph import CudaGraphRunner, ModuleForGraphs
+from edgekit.backends.cuda_graph import CudaGraphRunner
+from edgekit.backends.cuda_graph_loader import ModuleForGraphs
 from edgekit.backends.graph_capture import SYNC_HINT
 from edgekit.backends.precision import tf32, tolerance_for
 from edgekit.core.model import FlatOutputs, LoadedModel
@@ -124,7 +125,8 @@ def test_runner_matches_a_bare_replay() -> None:
 def test_ort_cuda_runs_every_recipe(name: str, graph: bool, tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from edgekit.backends.ort_cuda import CudaSessionsFromOnnx, OrtCudaRunner
+    from edgekit.backends.ort_cuda import OrtCudaRunner
+    from edgekit.backends.ort_cuda_loader import CudaSessionsFromOnnx
     from edgekit.export.onnx import export_onnx
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():

@@ -11,10 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.backends.cuda_graph import CudaGraphRunner, ModuleForGraphs, artifact_format
+from edgekit.backends.cuda_graph import CudaGraphRunner
+from edgekit.backends.cuda_graph_loader import ModuleForGraphs, artifact_format
 from edgekit.backends.graph_cache import CaptureRefused, GraphCache, describe_key, shape_key
 from edgekit.backends.graph_capture import SYNC_HINT, explain_capture_error, output_obstacle, replay_mismatch
-from edgekit.backends.ort_cuda import CudaSessionsFromOnnx, GraphSlots, OrtCudaRunner, graph_refusal, outputs_match
+from edgekit.backends.ort_cuda import GraphSlots, OrtCudaRunner, outputs_match
+from edgekit.backends.ort_cuda_loader import CudaSessionsFromOnnx, graph_refusal
 from edgekit.backends.precision import precision_forward, tf32, tolerance_for
 from edgekit.core.errors import BackendUnavailable, BadInput
 from edgekit.core.model import FlatOutputs, LoadedModel
