@@ -143,6 +143,11 @@ def suffixes() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*(f.suffix for f in FORMATS.values()), ".pt"]))
 
 
+def suffix_text() -> str:
+    """``.ts/.pt2/.onnx/.engine/.pt``: every artifact suffix, for help texts and messages."""
+    return "/".join(suffixes())
+
+
 def parse_formats(text: str) -> list[FormatInfo]:
     """``torchscript,pt2,onnx`` -> format infos; ``all`` means every format available here.
 

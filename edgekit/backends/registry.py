@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgekit.backends.base import Runner
 from edgekit.core.errors import BadInput, suggest
+
+if TYPE_CHECKING:  # the runner modules (numpy and up) load on first use, not with the table
+    from edgekit.backends.base import Runner
 
 EAGER = "eager"
 """The pseudo-format of an ``nn.Module`` / :class:`~edgekit.core.model.LoadedModel` (no file)."""
@@ -184,6 +186,11 @@ BACKENDS: dict[str, BackendInfo] = {
         ),
     )
 }
+
+
+def backend_names() -> str:
+    """``torch, torch-cudagraph, ...``: every registered backend in rank order (for help texts)."""
+    return ", ".join(b.name for b in ranked())
 
 
 def get_backend(name: str) -> BackendInfo:

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from edgekit.artifacts.formats import suffix_text
+from edgekit.backends.registry import backend_names
 from edgekit.cli.common import CheckpointOpt, TrustOpt, cli_errors, console, err_console
 from edgekit.core.errors import BadInput
 
@@ -20,8 +22,8 @@ BackendOpt = Annotated[
     typer.Option(
         "--backend",
         "-b",
-        help="Backend(s) for the artifacts, comma-separated (torch, torchscript, pt2, onnxruntime, "
-        "tensorrt, ...), or auto: the fastest available per artifact. Default: each format's own.",
+        help=f"Backend(s) for the artifacts, comma-separated ({backend_names()}), or auto: the fastest "
+        "available per artifact. Default: each format's own.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="cpu or cuda.")]
@@ -108,7 +110,7 @@ def bench(
         list[str],
         typer.Argument(
             metavar="MODEL_OR_ARTIFACTS...",
-            help="Artifacts (.onnx/.ts/.pt2/.engine) or directories written by edgekit export, and/or the MODEL they "
+            help=f"Artifacts ({suffix_text()}) or directories written by edgekit export, and/or the MODEL they "
             "came from (recipe, file.py:factory). A MODEL alone is exported here to every available format.",
         ),
     ],

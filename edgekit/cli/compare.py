@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from edgekit.artifacts.formats import suffix_text
 from edgekit.cli.common import (
     AtolOpt,
     CheckpointOpt,
@@ -30,9 +31,7 @@ def compare(
     model: ModelArg,
     artifacts: Annotated[
         list[Path],
-        typer.Argument(
-            metavar="ARTIFACT...", help="Exported files (.ts/.pt, .pt2, .onnx, .engine) or directories holding them."
-        ),
+        typer.Argument(metavar="ARTIFACT...", help=f"Exported files ({suffix_text()}) or directories holding them."),
     ],
     checkpoint: CheckpointOpt = None,
     input: InputOpt = None,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from edgekit.artifacts.formats import FORMATS
 from edgekit.cli.common import (
     AtolOpt,
     CheckpointOpt,
@@ -29,7 +30,7 @@ from edgekit.cli.common import (
 def export(
     model: ModelArg,
     format: Annotated[
-        str, typer.Option("--format", "-f", help="Comma-separated: torchscript,pt2,onnx,trt, or all.")
+        str, typer.Option("--format", "-f", help=f"Comma-separated: {','.join(FORMATS)}, or all.")
     ] = "torchscript,pt2,onnx",
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path("out"),
     checkpoint: CheckpointOpt = None,
