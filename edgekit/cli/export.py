@@ -41,10 +41,11 @@ def export(
     atol: AtolOpt = None,
     rtol: RtolOpt = None,
     samples: SamplesOpt = 1,
-    opset: Annotated[int, typer.Option(help="ONNX opset (TensorRT 10 parses <= 20).")] = 18,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset (TensorRT 10 parses <= 20) [default: 18].")] = None,
     exporter: Annotated[
-        str, typer.Option(help="ONNX exporter: auto (dynamo, legacy on failure), dynamo, legacy.")
-    ] = "auto",
+        str | None,
+        typer.Option(help="ONNX exporter: auto (dynamo, legacy on failure), dynamo, legacy [default: auto]."),
+    ] = None,
 ) -> None:
     """Export MODEL to TorchScript / ExportedProgram / ONNX (/ TensorRT), verify each artifact against eager
     PyTorch at several input sizes, and write manifest.json. Exit 1 when a verification fails."""

@@ -51,7 +51,22 @@ def export_all(
 
     A format that fails (unsupported operator, unavailable backend) is reported in its result and the others go on;
     its file is never left behind. Returns one result per format, in order.
+
+    Args:
+        options: exporter options (None values count as not given); each format's exporter gets only those its
+            :attr:`~edgekit.artifacts.formats.FormatInfo.options` declare.
+
+    Raises:
+        BadInput: an option none of ``formats`` takes, or ``out_dir`` is a file.
     """
+    given = {k: v for k, v in (options or {}).items() if v is not None}  # None: not given
+    taken = {o for f in formats for o in f.options}
+    refused = sorted(set(given) - taken)
+    if refused:
+        raise BadInput(
+            f"export option(s) {refused} apply to none of the formats {[f.name for f in formats]}; "
+            f"options by format: {', '.join(f'{f.name}: {list(f.options) or None}' for f in formats)}"
+        )
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"output directory '{out_dir}' is an existing file; give a directory with -o")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +74,8 @@ def export_all(
     for fmt in formats:
         if progress:
             progress(f"exporting {fmt.name}")
-        results.append(_export_one(model, fmt, out_dir / f"{stem}{fmt.suffix}", samples, options or {}))
+        own = {k: v for k, v in given.items() if k in fmt.options}  # each exporter gets only what it declares
+        results.append(_export_one(model, fmt, out_dir / f"{stem}{fmt.suffix}", samples, own))
     if any(r.path is not None for r in results):  # nothing exported: leave the directory as it was
         write_manifest(model, results, out_dir)
     return results

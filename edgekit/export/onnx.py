@@ -34,9 +34,7 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def export_onnx(
-    model: LoadedModel, path: Path, opset: int = DEFAULT_OPSET, exporter: str = "auto", **_: Any
-) -> dict[str, Any]:
+def export_onnx(model: LoadedModel, path: Path, opset: int = DEFAULT_OPSET, exporter: str = "auto") -> dict[str, Any]:
     """Export ``model`` to ``path`` (atomically) and return details for the manifest.
 
     Args:

@@ -71,7 +71,7 @@ def _is_static(dim: Any) -> bool:
     return not isinstance(dim, torch.SymInt) or bool(dim.node.expr.is_number)
 
 
-def export_pt2(model: LoadedModel, path: Path, **_: Any) -> dict[str, Any]:
+def export_pt2(model: LoadedModel, path: Path) -> dict[str, Any]:
     """Export ``model`` with torch.export and save it to ``path`` atomically."""
     program, frozen = export_program(model)
     with atomic_path(path) as tmp:

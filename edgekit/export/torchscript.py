@@ -25,7 +25,7 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def export_torchscript(model: LoadedModel, path: Path, **_: Any) -> dict[str, Any]:
+def export_torchscript(model: LoadedModel, path: Path) -> dict[str, Any]:
     """Trace ``model`` and save it to ``path`` atomically.
 
     Raises:

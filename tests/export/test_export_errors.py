@@ -42,3 +42,14 @@ def test_legacy_exporter_on_request(user_models, tmp_path):
     assert export_onnx(m, tmp_path / "m.onnx", exporter="legacy")["exporter"] == "legacy"
     with pytest.raises(BadInput, match="unknown exporter"):
         export_onnx(m, tmp_path / "n.onnx", exporter="fast")
+
+
+def test_an_option_no_requested_format_takes_is_refused(tmp_path):
+    from edgekit.artifacts.formats import FORMATS
+
+    m = load_model("mlp")
+    with pytest.raises(BadInput, match=r"export option\(s\) \['opset'\] apply to none of the formats \['pt2'\]"):
+        export_all(m, [FORMATS["pt2"]], tmp_path / "out", options={"opset": 17})
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(BadInput, match=r"\['speed'\]"):
+        export_all(m, [FORMATS["onnx"]], tmp_path / "out", options={"opset": 17, "speed": "max"})
