@@ -223,7 +223,7 @@ class BackendDecision:
         return "trt" if self.backend == "tensorrt" else "onnx"
 
     def runner_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`edgekit.backends.create_runner`."""
+        """Keyword arguments for :func:`edgekit.backends.registry.create_runner`."""
         return {"device": self.device}
 
     def describe(self) -> str:
