@@ -35,11 +35,11 @@ def bench_recipe(
     recipe: str, batches: tuple[int, ...], seconds: float, threads: int | None, tmp: Path
 ) -> dict[str, Any]:
     """Export ``recipe`` and benchmark it; returns the bench report (JSON form) plus export outcomes."""
+    from edgekit.artifacts.formats import available_formats
     from edgekit.bench.config import BenchConfig
     from edgekit.bench.run import run_bench
     from edgekit.export.driver import export_all
     from edgekit.intake.load import load_model
-    from edgekit.jobs.pipeline import available_formats
 
     model = load_model(recipe)
     t0 = time.perf_counter()
