@@ -1,3 +1,4 @@
-"""Backends: one runner per runtime behind one interface (:mod:`.base`), found through one registry
-(:mod:`.registry`); precisions (:mod:`.precision`), GPU probes (:mod:`.probes`), the ``auto`` rule
-(:mod:`.selection`) and TensorRT (:mod:`.trt`). Nothing heavy is imported here."""
+"""Backends: one runner (+ loader) per runtime behind one interface (:mod:`.base`), each described by one row of
+the registry (:mod:`.registry`: runner, loader, formats, devices, probe, rank, precisions, options); precisions
+(:mod:`.precision`), probes (:mod:`.probes`), the ``auto`` rule (:mod:`.selection`) and TensorRT (:mod:`.trt`).
+Nothing heavy is imported here."""

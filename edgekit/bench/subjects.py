@@ -146,7 +146,8 @@ class Subject:
         self.name = artifact.path.name if artifact else "eager"
         self.precision = precision or (artifact.precision if artifact else _module_precision(model))
         self.options = dict(options or {})
-        """Extra keyword arguments for the runner (``precision`` for backends that derive it, TensorRT shapes)."""
+        """Options for the backend's loader, among those its row declares (``precision`` where it derives one,
+        TensorRT profile shapes)."""
         self.runner: Runner | None = None
         self.status = "ok"
         self.reason = ""
