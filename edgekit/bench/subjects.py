@@ -340,7 +340,8 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
     for art in artifacts:
         spec_model = without_axes(artifact_model(model, art), art.frozen_axes)
         if auto:
-            names = [b.name for b in backends_for(art.format, config.device)]
+            # none here on this device (an engine on the cpu): its backends' rows say why
+            names = [b.name for b in backends_for(art.format, config.device) or backends_for(art.format)]
         elif wanted:
             names = [n for n in wanted if n != "torch"]
         else:

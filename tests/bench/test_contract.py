@@ -153,3 +153,11 @@ def test_a_failed_probe_gives_unavailable_rows_with_its_reason(
     (row,) = [r for r in result.rows if r.backend == "onnxruntime"]
     assert row.status == "unavailable"
     assert "onnxruntime cannot be imported" in row.reason and "pip install" in row.reason
+
+
+def test_auto_on_the_cpu_says_why_an_engine_does_not_run(tiny_export: dict[str, Any], tmp_path: Path) -> None:
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"never loaded on the cpu")
+    result = run_bench(tiny_export["model"], [engine], BenchConfig(backend="auto", **FAST))
+    (row,) = [r for r in result.rows if r.format == "trt"]
+    assert (row.backend, row.status, row.reason) == ("tensorrt", "unavailable", "tensorrt runs on cuda, not cpu")
