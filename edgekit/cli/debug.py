@@ -40,6 +40,16 @@ def debug(
     save_inputs: Annotated[
         Path | None, typer.Option("--save-inputs", help="Write the inputs that showed the divergence (.npz).")
     ] = None,
+    fp16: Annotated[
+        bool,
+        typer.Option(
+            "--fp16", help="Instead: find the layers of an fp32 ONNX that overflow or lose precision in fp16."
+        ),
+    ] = False,
+    write_fp16: Annotated[
+        Path | None,
+        typer.Option("--write-fp16", help="With --fp16: write the fp16 ONNX with those layers kept fp32 here."),
+    ] = None,
 ) -> None:
     """Compare ARTIFACT's intermediate tensors with eager MODEL's, module by module in execution order, and name
     the first module whose error jumps beyond tolerance (path, class, file:line, the nodes it became, the
@@ -52,6 +62,9 @@ def debug(
     if not artifact.exists():
         raise BadInput(f"artifact '{artifact}' does not exist; give an exported .onnx, .pt2 or .ts file")
     loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
+    if fp16 or write_fp16 is not None:
+        _fp16(loaded, artifact, seed, write_fp16, json_path)
+        return
     with console.status("comparing intermediates"):
         report = debug_artifact(loaded, artifact, atol=atol, rtol=rtol, seed=seed)
     console.print(_table(report))
@@ -127,3 +140,26 @@ def _save_inputs(loaded: Any, report: Any, path: Path, seed: int) -> None:
     feed = random_inputs(loaded.inputs, sizes, seed + 97 * report.feed["index"])
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **feed)
+
+
+def _fp16(loaded: Any, artifact: Path, seed: int, write: Path | None, json_path: Path | None) -> None:
+    """``--fp16``: the layers kept fp32, one line each (exit 0: finding them is the point, not a failure)."""
+    from edgekit.core.io import write_json
+    from edgekit.debug.fp16 import fp16_unsafe_modules
+
+    with console.status("converting to fp16 and comparing every node"):
+        found = fp16_unsafe_modules(loaded, artifact, seed=seed, write=write)
+    if json_path is not None:
+        write_json(json_path, found)
+    if not found["layers"]:
+        console.print(f"[green]no layer overflows or loses precision in fp16[/] (tolerance {found['tolerance']:g})")
+    for layer in found["layers"]:
+        console.print(
+            escape(
+                f"keep fp32: {layer['module'] or '?'} ({layer['class'] or '?'}), node {layer['node']} "
+                f"({layer['op']}): {layer['reason']}"
+            ),
+            soft_wrap=True,
+        )
+    if found["fp16_onnx"]:
+        console.print(escape(f"fp16 ONNX with {len(found['layers'])} layers kept fp32: {found['fp16_onnx']}"))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.core.errors import BadInput, one_line
+from edgekit.backends.trt.fp16_guard import expose_outputs
 from edgekit.debug.graph import TapGraph, fx_graph, onnx_graph
 
 
@@ -51,26 +52,6 @@ def onnx_precision(model: Any) -> str:
     ):
         return "fp16"
     return "fp32"
-
-
-def with_outputs(model: Any, tensors: Iterable[str]) -> tuple[Any, list[str]]:
-    """A copy of ``model`` whose graph also outputs ``tensors`` (those with a known type); returns it and the
-    names actually added."""
-    import onnx
-
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    typed = {v.name: v for v in list(copy.graph.value_info) + list(copy.graph.input) + list(copy.graph.output)}
-    present = {o.name for o in copy.graph.output}
-    added = []
-    for name in dict.fromkeys(tensors):
-        if name in present or name not in typed or not typed[name].type.HasField("tensor_type"):
-            continue
-        vi = onnx.ValueInfoProto()
-        vi.CopyFrom(typed[name])
-        copy.graph.output.append(vi)
-        added.append(name)
-    return copy, added
 
 
 class OnnxSession:
@@ -112,7 +93,7 @@ def onnx_taps(path: Path, modules: set[str]) -> tuple[TapGraph, OnnxSession]:
     model = load_onnx(path)
     graph = onnx_graph(model, modules)
     wanted = [t for m in modules for t in graph.module_outputs(m) + graph.module_inputs(m)]
-    copy, _ = with_outputs(model, wanted)
+    copy, _ = expose_outputs(model, wanted)
     return graph, OnnxSession(copy)
 
 
