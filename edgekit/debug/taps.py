@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekit.core.errors import BadInput, one_line
 from edgekit.backends.trt.fp16_guard import expose_outputs
+from edgekit.core.errors import BadInput, one_line
 from edgekit.debug.graph import TapGraph, fx_graph, onnx_graph
 
 
