@@ -48,8 +48,8 @@ FAULTY_MODELS = textwrap.dedent('''
 
 
     class Outlier(nn.Module):
-        """fc1's channel 0 is scaled x2000: per-tensor int8 on fc2's input then rounds every other channel
-        to zero."""
+        """fc1's channel 0 is scaled x5000 (fc2 reads it /5000, so fp32 is unchanged in scale): per-tensor
+        int8 on fc2's input then rounds every other channel to zero."""
 
         def __init__(self):
             super().__init__()
@@ -57,8 +57,11 @@ FAULTY_MODELS = textwrap.dedent('''
             self.fc2 = nn.Linear(32, 32)
             self.fc3 = nn.Linear(32, 4)
             with torch.no_grad():
-                self.fc1.weight[0] *= 2000.0
-                self.fc2.weight[:, 0] /= 2000.0
+                self.fc1.weight[0] *= 5000.0
+                self.fc1.bias[0] = 5000.0
+                self.fc2.weight[:, 0] /= 5000.0
+                self.fc2.bias.zero_()
+                self.fc3.bias.zero_()
 
         def forward(self, x):
             return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
