@@ -135,6 +135,7 @@ def onnx_graph(model: Any, modules: set[str]) -> TapGraph:
         meta = {p.key: p.value for p in n.metadata_props}
         owner = _dynamo_owner(meta, modules) if dynamo else _legacy_owner(n.name, modules)
         nodes.append(GraphNode(n.name or n.output[0], n.op_type, owner, list(n.input), list(n.output)))
+    _inherit_owners(nodes)
     params: dict[str, str | None] = {}
     for init in graph.initializer:
         owner = param_owner(init.name, modules)
@@ -143,6 +144,22 @@ def onnx_graph(model: Any, modules: set[str]) -> TapGraph:
         params[init.name] = owner
     outs = [o.name for o in graph.output]
     return TapGraph(nodes, params, outs, "dynamo" if dynamo else "legacy")
+
+
+def _inherit_owners(nodes: list[GraphNode]) -> None:
+    """A node the exporter left unscoped (QuantizeLinear/DequantizeLinear of a Q/DQ graph, shape arithmetic)
+    whose outputs only one module's nodes read belongs to that module: a weight's DequantizeLinear to its
+    layer, an input's Q/DQ pair to the layer it quantizes for. Walked backwards so chains inherit too."""
+    readers: dict[str, list[GraphNode]] = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    for n in reversed(nodes):
+        if n.owner is not None:
+            continue
+        owners = {r.owner for t in n.outputs for r in readers.get(t, [])}
+        if len(owners) == 1:
+            n.owner = owners.pop()
 
 
 def fx_graph(gm: Any, modules: set[str]) -> TapGraph:

@@ -159,3 +159,40 @@ def test_engine_is_refused_with_the_reason(tmp_path: Path) -> None:
     engine.write_bytes(b"not an engine")
     with pytest.raises(BadInput, match="mark_output"):
         debug_artifact(load_model("mlp"), engine)
+
+
+@pytest.fixture(scope="module")
+def int8_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object, Path, Path, dict]:  # type: ignore[type-arg]
+    """The mlp quantized (PTQ min/max on random batches) and written in both INT8 encodings."""
+    from edgekit.core.spec import random_inputs
+    from edgekit.quant.onnx_int8 import export_qdq, make_ort_encoding
+    from edgekit.quant.ptq import calibrate
+
+    model = load_model("mlp")
+    batches = [random_inputs(model.inputs, {"x": {0: 32}}, i) for i in range(4)]
+    qmodel = calibrate(model, batches, "minmax")
+    folder = tmp_path_factory.mktemp("int8")
+    trt, ort = folder / "m.int8.trt.onnx", folder / "m.int8.ort.onnx"
+    export_qdq(qmodel.model, trt)
+    make_ort_encoding(trt, ort, batches)
+    return model, qmodel.model, trt, ort, batches[0]
+
+
+@pytest.mark.parametrize("encoding", ["trt", "ort"])
+def test_int8_encodings_agree_with_the_qdq_reference_and_name_a_perturbed_scale(
+    int8_files: tuple,
+    encoding: str,
+    tmp_path: Path,  # type: ignore[type-arg]
+) -> None:
+    model, reference, trt, ort, feed = int8_files
+    path = trt if encoding == "trt" else ort
+    clean = debug_artifact(model, path, reference=reference, feeds=[feed])
+    assert clean.precision == "int8" and "Q/DQ" in clean.reference
+    assert clean.culprit is None and clean.output_passed
+    against_fp32 = debug_artifact(model, path, feeds=[feed])
+    assert "eager fp32" in against_fp32.reference and against_fp32.tolerance["min_cosine"] == 0.98
+    modules = {p for p, _ in model.module.named_modules() if p}
+    for seed in SEEDS:  # weight scales (DequantizeLinear inputs the exporter left unscoped) and biases
+        name, owner = perturb_initializer(path, tmp_path / "bad.onnx", seed, modules)
+        c = debug_artifact(model, tmp_path / "bad.onnx", reference=reference, feeds=[feed]).culprit
+        assert c is not None and c.path == owner, f"{encoding}: {name} belongs to {owner}"

@@ -34,7 +34,7 @@ class UnsafeNode:
 
 
 def expose_outputs(model: Any, tensors: Iterable[str]) -> tuple[Any, list[str]]:
-    """A copy of ``model`` (ModelProto) that also outputs ``tensors`` (those with a known tensor type)."""
+    """A copy of ``model`` (ModelProto) that also outputs ``tensors`` (those some node produces)."""
     import onnx
 
     copy = onnx.ModelProto()
@@ -42,11 +42,15 @@ def expose_outputs(model: Any, tensors: Iterable[str]) -> tuple[Any, list[str]]:
     typed = {v.name: v for v in list(copy.graph.value_info) + list(copy.graph.input) + list(copy.graph.output)}
     present = {o.name for o in copy.graph.output}
     added = []
+    produced = {t for n in copy.graph.node for t in n.output}
     for name in dict.fromkeys(tensors):
-        if name in present or name not in typed or not typed[name].type.HasField("tensor_type"):
+        if name in present or name not in produced:
             continue
         vi = onnx.ValueInfoProto()
-        vi.CopyFrom(typed[name])
+        if name in typed and typed[name].type.HasField("tensor_type"):
+            vi.CopyFrom(typed[name])
+        else:  # no recorded type (a tensor a rewrite renamed): ONNX Runtime infers it
+            vi = onnx.helper.make_empty_tensor_value_info(name)
         copy.graph.output.append(vi)
         added.append(name)
     return copy, added
