@@ -158,8 +158,8 @@ class Culprit:
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["module"] = user_path(self.path)
-        return data
+        data["class"] = data.pop("cls")
+        return {"module": user_path(self.path), **data}
 
 
 def name_culprit(
