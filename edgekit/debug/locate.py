@@ -189,11 +189,24 @@ def name_culprit(
         path,
         cls.__name__ if cls else "?",
         source_of(cls) if cls else "?",
-        [f"{n.name} ({n.op})" for n in graph.owned(path)][:30],
+        _nodes_of(graph, path)[:30],
         seen,
         reason,
         [f"{n.name} ({n.op}) <- {user_path(n.owner) if n.owner else '?'}" for n in region][:30],
     )
+
+
+def _nodes_of(graph: TapGraph, path: str) -> list[str]:
+    """The nodes a module became: those scoped to it, and those reading its parameters (a fused node is scoped
+    to another module)."""
+    mine = {p for p, owner in graph.params.items() if owner and within(owner, path)}
+    out = []
+    for n in graph.nodes:
+        if n.owner is not None and within(n.owner, path):
+            out.append(f"{n.name} ({n.op})")
+        elif mine & set(n.inputs):
+            out.append(f"{n.name} ({n.op}, scoped to {user_path(n.owner) if n.owner else '?'})")
+    return out
 
 
 def _pick(graph: TapGraph, region: list[GraphNode], passed: set[str], fallback: str) -> tuple[str, str]:

@@ -103,7 +103,8 @@ def faulty_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def perturb_initializer(src: Path, dest: Path, seed: int, modules: set[str]) -> tuple[str, str]:
-    """Copy the ONNX file ``src`` to ``dest`` with one float initializer (chosen by ``seed``) scaled x1.5 + 0.1.
+    """Copy the ONNX file ``src`` to ``dest`` with one float initializer (chosen by ``seed``; different seeds below
+    the number of candidates choose different ones) scaled x1.5 + 0.1.
 
     Returns:
         (initializer name, owning module path): the owner by the parameter's name (``module.0.weight`` ->
@@ -122,7 +123,8 @@ def perturb_initializer(src: Path, dest: Path, seed: int, modules: set[str]) -> 
         for t in model.graph.initializer
         if t.data_type == onnx.TensorProto.FLOAT and int(np.prod(t.dims)) >= 2 and graph.params.get(t.name)
     ]
-    init = candidates[np.random.default_rng(seed).integers(len(candidates))]
+    order = np.random.default_rng(20261201).permutation(len(candidates))  # seeds < len pick distinct ones
+    init = candidates[int(order[seed % len(candidates)])]
     arr = numpy_helper.to_array(init)
     init.CopyFrom(numpy_helper.from_array((arr * 1.5 + 0.1).astype(np.float32), init.name))
     onnx.save(model, str(dest))
