@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -121,7 +120,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    host = f"{platform.machine()}-{len(__import__('os').sched_getaffinity(0))}c"
+    from edgekit.bench.host import host_info, host_slug
+
+    host = host_slug(host_info())
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data: dict[str, Any] = {"host": host, "cost": [cost(r, args.rounds, folder) for r in args.recipes.split(",")]}

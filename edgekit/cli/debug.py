@@ -139,7 +139,7 @@ def _save_inputs(loaded: Any, report: Any, path: Path, seed: int) -> None:
     sizes = shape_plan(loaded.inputs)[report.feed["index"]]
     feed = random_inputs(loaded.inputs, sizes, seed + 97 * report.feed["index"])
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **feed)
+        np.savez(f, **feed)  # type: ignore[arg-type]
 
 
 def _fp16(loaded: Any, artifact: Path, seed: int, write: Path | None, json_path: Path | None) -> None:

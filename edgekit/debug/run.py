@@ -125,13 +125,21 @@ def debug_artifact(
         random_inputs(model.inputs, sizes, seed + 97 * i) for i, sizes in enumerate(shape_plan(model.inputs))
     ]
     report = None
+    notes: list[str] = []
     for i, feed in enumerate(plan):
-        report = _one_feed(prepared, model, feed, judge)
+        try:
+            report = _one_feed(prepared, model, feed, judge)
+        except BadInput as exc:  # the artifact refuses a later verification shape (a frozen axis)
+            if report is None:
+                raise
+            notes.append(f"inputs {_shapes(feed)}: {exc}")
+            break
         report.feed = {"index": i, "seed": None if feeds else seed + 97 * i, "shapes": _shapes(feed)}
         if report.culprit is not None or not report.output_passed:
             break
     assert report is not None  # shape_plan always holds the example shape
     report.artifact, report.format = str(path), fmt
+    report.notes += notes
     report.tolerance = {"atol": judge.atol, "rtol": judge.rtol, "min_cosine": judge.min_cosine}
     report.seconds = time.perf_counter() - start
     return report
