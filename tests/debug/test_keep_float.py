@@ -60,3 +60,20 @@ def test_keep_float_names_and_typos(outlier: tuple, tmp_path: Path) -> None:  # 
     assert bad.exit_code == 2 and "fc9 names no quantizable layer" in bad.output
     no_drop = CliRunner().invoke(app, [*args, "--keep-float", "auto"])
     assert no_drop.exit_code == 2 and "needs --max-drop" in no_drop.output
+
+
+@pytest.mark.slow
+def test_qat_keep_float_auto_and_names(tmp_path: Path) -> None:
+    """QAT chooses its float layers with PTQ measurements, then fine-tunes once with them (mlp, 1 epoch)."""
+    from edgekit.quant.qat import run_qat
+    from edgekit.training.recipe import get_recipe
+    from edgekit.training.train import save_checkpoint, train_recipe
+
+    trained, metrics = train_recipe(get_recipe("mlp"), epochs=3, seed=0)
+    ckpt = save_checkpoint(trained, tmp_path / "mlp.pt", "mlp", metrics)
+    auto = run_qat("mlp", tmp_path / "auto", checkpoint=ckpt, epochs=1, max_drop=0.05, keep_float="auto")
+    assert auto is not None and auto["keep_float"]["mode"] == "auto" and auto["keep_float"]["met"]
+    assert len(auto["keep_float"]["sensitivity"]) == 3
+    assert set(auto["keep_float"]["chosen"]) <= set(auto["float_layers"])
+    named = run_qat("mlp", tmp_path / "named", checkpoint=ckpt, epochs=1, keep_float="3")
+    assert named is not None and "3" in named["float_layers"] and list(named["quantized_layers"]) == ["0", "5"]
