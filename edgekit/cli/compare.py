@@ -96,7 +96,7 @@ def compare(
     if bad:
         err_console.print(
             f"[bold red]mismatch:[/] {', '.join(bad)} differ from eager beyond atol={results[0].atol} "
-            f"rtol={results[0].rtol}",
+            f"rtol={results[0].rtol}; run `edgekit debug {escape(model)} ARTIFACT` to name the first diverging module",
             soft_wrap=True,
         )
         raise typer.Exit(1)

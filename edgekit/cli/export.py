@@ -92,7 +92,7 @@ def exit_with(results: list) -> None:  # type: ignore[type-arg]
         err_console.print(
             f"[bold red]error:[/] verification failed for {', '.join(failed)}: outputs differ from "
             f"eager beyond atol/rtol (see the table); loosen --atol/--rtol only if the difference is "
-            f"expected",
+            f"expected; run `edgekit debug MODEL ARTIFACT` to name the first module that diverges",
             soft_wrap=True,
         )
         raise typer.Exit(1)

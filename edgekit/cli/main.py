@@ -12,6 +12,7 @@ from edgekit import __version__
 from edgekit.cli.bench import bench, doctor, pipeline
 from edgekit.cli.common import QUIET_LOGGERS, STATE
 from edgekit.cli.compare import compare
+from edgekit.cli.debug import debug
 from edgekit.cli.export import export
 from edgekit.cli.quant import qat, quantize
 from edgekit.cli.recipes import recipes, train
@@ -49,6 +50,7 @@ def _root(
 app.command()(pipeline)
 app.command()(export)
 app.command()(compare)
+app.command()(debug)
 app.command()(train)
 app.command("recipes")(recipes)
 app.command("build")(build)

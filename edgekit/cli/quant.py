@@ -47,6 +47,14 @@ ConvTransposeOpt = Annotated[
 SkipOpt = Annotated[
     list[str] | None, typer.Option("--skip", help="Module name to keep float (repeatable), e.g. --skip features.0.")
 ]
+KeepFloatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--keep-float",
+        help="Layers kept float: NAME[,NAME] (as the report's layer list names them), or auto with --max-drop: the "
+        "smallest set (greedy by per-layer sensitivity) that meets the drop.",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option(help="Seed (fp32 training when no --checkpoint, shuffling).")]
 
 
@@ -67,6 +75,7 @@ def qat(
     output: OutputOpt = Path("out"),
     conv_transpose: ConvTransposeOpt = ConvTranspose.per_tensor,
     skip: SkipOpt = None,
+    keep_float: KeepFloatOpt = None,
     input: InputOpt = None,
     dynamic: DynamicOpt = None,
     static: StaticOpt = False,
@@ -89,6 +98,7 @@ def qat(
             lr=lr,
             max_drop=max_drop,
             policy=_policy(conv_transpose, skip),
+            keep_float=keep_float,
             inputs=tuple(input or ()),
             dynamic=tuple(dynamic or ()),
             static=static,
@@ -114,6 +124,7 @@ def quantize(
     checkpoint: CheckpointOpt = None,
     conv_transpose: ConvTransposeOpt = ConvTranspose.per_tensor,
     skip: SkipOpt = None,
+    keep_float: KeepFloatOpt = None,
     input: InputOpt = None,
     dynamic: DynamicOpt = None,
     static: StaticOpt = False,
@@ -136,6 +147,7 @@ def quantize(
             checkpoint=checkpoint,
             max_drop=max_drop,
             policy=_policy(conv_transpose, skip),
+            keep_float=keep_float,
             inputs=tuple(input or ()),
             dynamic=tuple(dynamic or ()),
             static=static,
@@ -164,10 +176,25 @@ def _print(report: dict[str, Any]) -> None:
         )
     for a in report["artifacts"].values():
         console.print(escape(f"{a['path']}  [{a['backend']}]  verification: {a['verification']}"))
+    if "keep_float" in report:
+        _print_keep_float(report["keep_float"])
     for title, layers in (("quantized layers", report["quantized_layers"]), ("float layers", report["float_layers"])):
         console.print(f"{title}:" + ("" if layers else " none"))
         for name, why in layers.items():
             console.print(escape(f"  {name}  {why}"))
+
+
+def _print_keep_float(kf: dict[str, Any]) -> None:
+    """The keep-float trade: each step's float layers and the drop it bought."""
+    if kf["mode"] == "names":
+        console.print(escape(f"kept float by request: {', '.join(kf['layers'])}"))
+        return
+    console.print(escape(f"keep-float auto ({kf['search']}); drop measured as {kf['measure']}:"))
+    for step in kf["steps"]:
+        layers = ", ".join(step["float_layers"]) or "none (all INT8)"
+        console.print(escape(f"  float: {layers}  drop {step['drop']:.4g}  (bought {step['bought']:.4g})"))
+    verdict = "meets" if kf["met"] else "does not meet"
+    console.print(escape(f"  {len(kf['chosen'])} float layers {verdict} --max-drop {kf['max_drop']:g}"))
 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False)

@@ -394,7 +394,8 @@ def make_ort_encoding(
 
 def _unquantized_outputs(g: Graph) -> list[str]:
     """Outputs (after a following Relu, if any) of Conv/Gemm with a quantized input and weight that no
-    QuantizeLinear consumes."""
+    QuantizeLinear consumes, and that no float layer reads: a Conv/Gemm/MatMul/recurrent cell reading it
+    directly was kept float (``--keep-float``), and a pair there would quantize its input after all."""
     out = []
     for n in g.graph.node:
         if n.op_type not in ("Conv", "Gemm") or len(n.input) < 2:
@@ -406,6 +407,8 @@ def _unquantized_outputs(g: Graph) -> list[str]:
         if len(users) == 1 and users[0] is not None and users[0].op_type == "Relu":
             tensor = users[0].output[0]
             users = g.consumers.get(tensor, [])
+        if any(u is not None and u.op_type in WEIGHTED + ("LSTM", "GRU", "RNN") for u in users):
+            continue
         if not any(u is not None and u.op_type == "QuantizeLinear" for u in users):
             out.append(tensor)
     return out

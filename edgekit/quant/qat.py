@@ -260,6 +260,7 @@ def run_qat(
     lr: float | None = None,
     max_drop: float | None = None,
     policy: QuantPolicy | None = None,
+    keep_float: str | None = None,
     inputs: tuple[str, ...] = (),
     dynamic: tuple[str, ...] = (),
     static: bool = False,
@@ -268,7 +269,8 @@ def run_qat(
 ) -> dict[str, Any] | None:
     """``edgekit qat``: fine-tune with fake quantization, write both INT8 encodings, the fine-tuned checkpoint
     and the report, apply the gate. Under torchrun every rank trains; rank 0 alone writes and returns the
-    report (other ranks return None).
+    report (other ranks return None). ``keep_float`` as in :func:`edgekit.quant.ptq.run_ptq`; ``auto`` chooses the
+    float layers with PTQ (min/max) measurements on the calibration batches, then fine-tunes once with them.
 
     Raises:
         BadInput: bad options or model, or no recipe to train with (exit 2).
@@ -277,7 +279,9 @@ def run_qat(
     from edgekit.core.errors import BadInput
     from edgekit.core.io import atomic_path
     from edgekit.quant.report import artifact_paths, check_max_drop, finish, prepare_fp32
+    from edgekit.quant.sensitivity import apply_keep_float, parse_keep_float
 
+    keep = parse_keep_float(keep_float)
     check_max_drop(max_drop, None, need_recipe=False)
     if epochs is not None and epochs < 1:
         raise BadInput(f"--epochs must be >= 1, got {epochs}")
@@ -299,6 +303,10 @@ def run_qat(
             f"QAT needs training data and a loss: '{model_ref}' is not a recipe; pass --recipe NAME "
             f"to train with that recipe's data and task (or use edgekit quantize --data for PTQ)"
         )
+    calibration = _calibration(loaded, data, seed)
+    policy, extra = apply_keep_float(
+        keep, loaded, calibration, recipe=recipe, data=data, max_drop=max_drop, policy=policy
+    )
     with distributed() as info:
         qmodel, state = quantization_aware_training(
             loaded, data, recipe, epochs=epochs, lr=lr, seed=seed, policy=policy, info=info
@@ -318,14 +326,6 @@ def run_qat(
                 },
                 tmp,
             )
-        from edgekit.quant.ptq import batches_of
-
-        if all(n in data.train for n in loaded.input_names):
-            calibration = batches_of(data.train, loaded.input_names, 32, 8)
-        else:  # the task feeds the model something else (a denoiser's noised inputs, say)
-            from edgekit.core.spec import random_inputs
-
-            calibration = [random_inputs(loaded.inputs, {s.name: {0: 32} for s in loaded.inputs}, seed)]
         return finish(
             loaded,
             qmodel,
@@ -335,5 +335,16 @@ def run_qat(
             fp32_origin=origin,
             calibration=calibration,
             max_drop=max_drop,
-            extra={"checkpoint": str(ckpt)},
+            extra={"checkpoint": str(ckpt), **extra},
         )
+
+
+def _calibration(loaded: LoadedModel, data: Data, seed: int) -> list[dict[str, np.ndarray]]:
+    """Input batches for the ORT encoding's ranges, the verification and the keep-float search."""
+    from edgekit.quant.ptq import batches_of
+
+    if all(n in data.train for n in loaded.input_names):
+        return batches_of(data.train, loaded.input_names, 32, 8)
+    from edgekit.core.spec import random_inputs  # the task feeds the model something else (a denoiser's noise)
+
+    return [random_inputs(loaded.inputs, {s.name: {0: 32} for s in loaded.inputs}, seed)]

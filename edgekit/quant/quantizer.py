@@ -195,10 +195,15 @@ class TensorRTInt8Quantizer(Quantizer):  # type: ignore[misc]
             raise BadInput(f"conv_transpose policy must be 'per_tensor' or 'float', got '{self.policy.conv_transpose}'")
         self.quantized: dict[str, str] = {}
         self.float_ops: dict[str, str] = {}
+        self.skip_hits: set[str] = set()
 
     def _skipped(self, node: Node) -> bool:
-        path = module_path(node)
-        return any(path == s or path.startswith(s + ".") for s in self.policy.skip)
+        """A skip entry names the node's module (or one around it) or its layer (``layer_name``); the entries
+        that matched are recorded in :attr:`skip_hits` (an entry matching nothing is a typo)."""
+        names = (module_path(node), layer_name(node))
+        hits = [s for s in self.policy.skip if any(n == s or n.startswith(s + ".") for n in names)]
+        self.skip_hits.update(hits)
+        return bool(hits)
 
     def annotate(self, model: GraphModule) -> GraphModule:
         act = activation_spec(self.policy)
@@ -334,6 +339,13 @@ def require_quantizable(quantizer: TensorRTInt8Quantizer, model: LoadedModel) ->
     Raises:
         BadInput: no Conv / ConvTranspose / Linear / MatMul with a weight in the model.
     """
+    unmatched = [s for s in quantizer.policy.skip if s not in quantizer.skip_hits]
+    if unmatched:
+        layers = sorted(set(quantizer.quantized) | {k for k, v in quantizer.float_ops.items() if "skipped" in v})
+        raise BadInput(
+            f"--keep-float/--skip {', '.join(unmatched)} names no quantizable layer of '{model.source}'; "
+            f"expected one of: {', '.join(layers)} (or a module holding them)"
+        )
     if not quantizer.quantized:
         kinds = sorted({type(m).__name__ for m in model.module.modules() if any(True for _ in m.parameters(False))})
         raise BadInput(

@@ -267,8 +267,28 @@ def render_markdown(report: dict[str, Any], output: Path, name: str) -> str:
         )
     lines += ["", "## Quantized layers", ""] + [f"- `{k}`: {v}" for k, v in report["quantized_layers"].items()]
     lines += ["", "## Float layers", ""] + ([f"- `{k}`: {v}" for k, v in report["float_layers"].items()] or ["- none"])
+    lines += _keep_float_lines(report.get("keep_float"))
     lines += ["", "## Details", "", "```json", json.dumps(report["details"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _keep_float_lines(kf: dict[str, Any] | None) -> list[str]:
+    """The keep-float section: requested layers, or the auto search's steps and what each bought."""
+    if not kf:
+        return []
+    if kf["mode"] == "names":
+        return ["", "## Kept float by request", ""] + [f"- `{n}`" for n in kf["layers"]]
+    lines = ["", "## Keep-float (auto)", "", f"Drop measured as {kf['measure']}; {kf['search']}.", ""]
+    lines += ["| float layers | drop | bought |", "|---|---|---|"]
+    for step in kf["steps"]:
+        lines.append(f"| {', '.join(step['float_layers']) or 'none'} | {step['drop']:.4g} | {step['bought']:.4g} |")
+    lines += ["", "| layer | drop kept float | drop only it INT8 | gain |", "|---|---|---|---|"]
+    for r in kf["sensitivity"]:
+        lines.append(
+            f"| {r['layer']} | {r['drop_kept_float']:.4g} | {r['drop_only_this_int8']:.4g} | {r['gain']:.4g} |"
+        )
+    verdict = "meets" if kf["met"] else "does not meet"
+    return lines + ["", f"{len(kf['chosen'])} float layers {verdict} --max-drop {kf['max_drop']:g}."]
 
 
 def _metrics_table(report: dict[str, Any], output: Path, name: str) -> list[str]:

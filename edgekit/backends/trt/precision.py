@@ -129,10 +129,13 @@ def plan_precision(
 
 
 # -- the ONNX a plan needs ----------------------------------------------------------------------------------------
-def prepare_onnx(onnx_path: Path, plan: PrecisionPlan, *, converter: str = "auto") -> tuple[Path, dict[str, Any]]:
+def prepare_onnx(
+    onnx_path: Path, plan: PrecisionPlan, *, converter: str = "auto", block: Iterable[str] = ()
+) -> tuple[Path, dict[str, Any]]:
     """The ONNX file to parse for ``plan``, and details for the report.
 
     fp16 on TensorRT 11 writes ``<stem>.fp16.onnx`` beside ``onnx_path``; int8 checks the graph's Q/DQ nodes.
+    ``block``: node names kept fp32 in the fp16 graph (from :func:`edgekit.backends.trt.fp16_guard.find_unsafe`).
 
     Raises:
         BadInput: int8 without Q/DQ nodes or with non-zero zero points; an unknown converter.
@@ -143,7 +146,7 @@ def prepare_onnx(onnx_path: Path, plan: PrecisionPlan, *, converter: str = "auto
     if not plan.convert_fp16:
         return onnx_path, details
     out = onnx_path.with_name(onnx_path.stem + ".fp16.onnx")
-    details.update(write_fp16(onnx_path, out, converter=converter))
+    details.update(write_fp16(onnx_path, out, converter=converter, block=block))
     return out, details
 
 
@@ -184,11 +187,13 @@ def check_qdq(onnx_path: Path) -> dict[str, Any]:
     return {"qdq_nodes": len(qdq)}
 
 
-def write_fp16(src: Path, dest: Path, *, converter: str = "auto") -> dict[str, Any]:
+def write_fp16(src: Path, dest: Path, *, converter: str = "auto", block: Iterable[str] = ()) -> dict[str, Any]:
     """Convert ``src`` to fp16 with fp32 I/O into ``dest`` (atomically); returns which converter ran.
 
     Args:
         converter: ``auto`` (ModelOpt AutoCast when importable, else edgekit's), ``modelopt`` or ``edgekit``.
+        block: node names kept fp32 (AutoCast's ``nodes_to_exclude``; that path is unverified here, ModelOpt is
+            not installed).
 
     Raises:
         BadInput: an unknown converter, or ``modelopt`` asked for but not installed.
@@ -206,14 +211,18 @@ def write_fp16(src: Path, dest: Path, *, converter: str = "auto") -> dict[str, A
             "pip install nvidia-modelopt[onnx], or use the edgekit converter"
         )
     if autocast is not None:
-        model = autocast(onnx_path=str(src), low_precision_type="fp16", keep_io_types=True)
+        extra = {"nodes_to_exclude": list(block)} if block else {}
+        model = autocast(onnx_path=str(src), low_precision_type="fp16", keep_io_types=True, **extra)
         name = "modelopt-autocast"
     else:
-        model = convert_to_fp16(onnx.load(str(src)))
+        model = convert_to_fp16(onnx.load(str(src)), block=block)
         name = "edgekit"
     with atomic_path(dest) as tmp:
         onnx.save(model, str(tmp))
-    return {"fp16_converter": name, "fp16_onnx": str(dest), "io_types": "fp32"}
+    details: dict[str, Any] = {"fp16_converter": name, "fp16_onnx": str(dest), "io_types": "fp32"}
+    if block:
+        details["fp32_nodes"] = sorted(block)
+    return details
 
 
 def _modelopt_autocast() -> Any:
@@ -237,9 +246,16 @@ _DTYPE_ATTRS = {
 }
 
 
-def convert_to_fp16(model: Any) -> Any:
-    """``model`` (an ``onnx.ModelProto``, changed in place and returned) computing in fp16 with fp32 I/O."""
+def convert_to_fp16(model: Any, block: Iterable[str] = ()) -> Any:
+    """``model`` (an ``onnx.ModelProto``, changed in place and returned) computing in fp16 with fp32 I/O.
+
+    Args:
+        block: names of main-graph nodes that stay fp32 (the block list): their parameters keep fp32 copies,
+            their float inputs are cast to fp32 and their outputs back to fp16 for fp16 consumers.
+    """
     import onnx
+
+    from edgekit.backends.trt.fp16_guard import isolate_fp32
 
     graph = model.graph
     keep = {
@@ -248,6 +264,8 @@ def convert_to_fp16(model: Any) -> Any:
         for (op, i) in _KEEP_FP32_INPUTS
         if node.op_type == op and len(node.input) > i
     }
+    blocked = set(block)
+    keep |= isolate_fp32(graph, blocked)
     _convert_graph(graph, keep)
     float_inputs = [
         i
@@ -258,7 +276,8 @@ def convert_to_fp16(model: Any) -> Any:
     for inp in float_inputs:
         cast_name = f"{inp.name}__fp16"
         for node in _all_nodes(graph):
-            node.input[:] = [cast_name if x == inp.name else x for x in node.input]
+            if node.name not in blocked:  # a blocked node reads the fp32 input itself
+                node.input[:] = [cast_name if x == inp.name else x for x in node.input]
         casts.append(
             onnx.helper.make_node(
                 "Cast", [inp.name], [cast_name], name=f"edgekit_cast_in_{inp.name}", to=onnx.TensorProto.FLOAT16
