@@ -80,12 +80,12 @@ class DebugReport:
 
 
 def judge_for(precision: str, atol: float, rtol: float) -> Judge:
-    """Tolerances per precision (:func:`edgekit.backends.trt.precision.tolerance_for`)."""
-    from edgekit.backends.trt.precision import tolerance_for
+    """Tolerances per precision (:func:`edgekit.backends.precision.tolerance_for`, the one tolerance table)."""
+    from edgekit.backends.precision import tolerance_for
 
     if precision not in ("fp32", "fp16", "int8"):
         precision = "fp32"
-    tol = tolerance_for(precision, atol, rtol)
+    tol = tolerance_for(precision, "cpu", atol, rtol)
     return Judge(tol.atol, tol.rtol, tol.min_cosine if precision == "int8" else None)
 
 
