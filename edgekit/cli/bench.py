@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from edgekit.cli.common import CheckpointOpt, TrustOpt, cli_errors, console, err_console
+from edgekit.cli.common import CheckpointOpt, NoManifestOpt, TrustOpt, cli_errors, console, err_console
 from edgekit.core.errors import BadInput
 
 BackendOpt = Annotated[
@@ -127,6 +127,7 @@ def bench(
     ] = None,
     checkpoint: CheckpointOpt = None,
     trust_checkpoint: TrustOpt = False,
+    no_manifest: NoManifestOpt = False,
     precision: Annotated[
         str,
         typer.Option(
@@ -160,6 +161,7 @@ def bench(
         recipe=recipe,
         data=data,
         interleave=not no_interleave,
+        manifest=not no_manifest,
         precisions=tuple(p.strip() for p in precision.split(",") if p.strip()) or ("fp32",),
     )
     config.validate()
