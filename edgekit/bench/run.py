@@ -237,13 +237,8 @@ def expand(paths: Sequence[Path], use_manifest: bool = True) -> list[Path]:
     for p in paths:
         if p.is_dir():
             listed = mf.listed(p) if use_manifest else None
-            found = (
-                [f for f in listed if f.suffix.lower() in ARTIFACT_SUFFIXES]
-                if listed is not None
-                else sorted(
-                    f for f in p.iterdir() if f.suffix.lower() in ARTIFACT_SUFFIXES and not f.name.startswith(".")
-                )
-            )
+            candidates = sorted(listed if listed is not None else p.iterdir())
+            found = [f for f in candidates if f.suffix.lower() in ARTIFACT_SUFFIXES and not f.name.startswith(".")]
             if not found:
                 raise BadInput(
                     f"directory '{p}' holds no artifacts; expected .ts/.pt/.pt2/.onnx/.engine files "
