@@ -93,6 +93,14 @@ def _unknown_ref_message(ref: str) -> str:
     from edgekit.training.recipe import recipe_names
 
     path = Path(ref)
+    if path.is_file() and path.suffix.lower() in (".pth", ".ckpt", ".bin", ".pkl", ".tar"):
+        from edgekit.artifacts.archive import torchscript_kind
+
+        if torchscript_kind(path) == "state_dict":
+            return (
+                f"'{ref}' is a state_dict, not a model: pass the architecture as MODEL (a recipe or "
+                f"file.py:factory) and this file as --checkpoint"
+            )
     if path.suffix == ".py" or path.exists():
         what = f"'{ref}' " + ("exists but is not a recipe" if path.exists() else "does not exist")
     else:

@@ -75,6 +75,10 @@ def tiny():
     return nn.Sequential(nn.Linear(4, 3), nn.ReLU())
 
 
+def tiny_other():
+    return nn.Sequential(nn.Linear(4, 3), nn.Tanh())
+
+
 def example_inputs():
     return {"b": torch.randn(1, 4), "a": torch.randn(1, 4)}
 '''
