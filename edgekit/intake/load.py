@@ -241,14 +241,14 @@ def _from_saved(path: Path, specs: list[InputSpec], trust: bool = False) -> Load
     manifest = _manifest_entry(path)
     recorded: list[InputSpec] = manifest["inputs"] if manifest else []
     if kind == "pt2":
-        from edgekit.backends.torch_runner import ExportedProgramRunner
+        from edgekit.backends.torch_runner import ProgramFromFile
 
-        module: nn.Module = ExportedProgramRunner(path).load()
+        module: nn.Module = ProgramFromFile(path)()
         recorded = recorded or _specs_from_program(path)
     else:
-        from edgekit.backends.torch_runner import TorchScriptRunner
+        from edgekit.backends.torch_runner import ScriptFromFile
 
-        module = TorchScriptRunner(path).load()
+        module = ScriptFromFile(path)()
     if not specs and not recorded:
         raise BadInput(
             f"no inputs known for TorchScript file '{path}': pass --input NAME:DIMS[:DTYPE] for "
