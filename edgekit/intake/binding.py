@@ -57,11 +57,19 @@ class Binding:
 
 
 def signature_text(forward: Any) -> str:
-    """``forward(a, b, *, mask=None)`` (``self`` omitted), or ``forward(...)`` when it cannot be read."""
+    """``forward(a, b, *, mask=None)``: names, ``=...`` for defaults, ``*`` / ``**`` markers, no annotations
+    (``self`` omitted); ``forward(...)`` when it cannot be read."""
     try:
-        return f"forward{inspect.signature(forward)}"
+        params = list(inspect.signature(forward).parameters.values())
     except (TypeError, ValueError):
         return "forward(...)"
+    parts: list[str] = []
+    for p in params:
+        if p.kind is p.KEYWORD_ONLY and not any(x.kind is x.VAR_POSITIONAL for x in params) and "*" not in parts:
+            parts.append("*")
+        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        parts.append(f"{prefix}{p.name}" + ("" if p.default is p.empty else "=..."))
+    return f"forward({', '.join(parts)})"
 
 
 def bind(forward: Any, specs: Sequence[InputSpec], origin: str, declared: Sequence[str] = ()) -> Binding:
@@ -99,7 +107,7 @@ def bind(forward: Any, specs: Sequence[InputSpec], origin: str, declared: Sequen
         return Binding(ordered, [], "declared", ordered != list(specs), sig)
     unknown = next(n for n in names if n not in known)
     raise BadInput(
-        f"{origin}: '{unknown}' is not a parameter of {sig}; name each input after forward's parameters"
+        f"{origin}: '{unknown}' is not a parameter of {sig}; name each input after forward's parameters."
         f"{suggest(unknown, known)}"
     )
 
