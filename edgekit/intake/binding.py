@@ -67,7 +67,7 @@ def signature_text(forward: Any) -> str:
     for p in params:
         if p.kind is p.KEYWORD_ONLY and not any(x.kind is x.VAR_POSITIONAL for x in params) and "*" not in parts:
             parts.append("*")
-        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        prefix = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
         parts.append(f"{prefix}{p.name}" + ("" if p.default is p.empty else "=..."))
     return f"forward({', '.join(parts)})"
 
