@@ -2,9 +2,9 @@
 
 ``torch.export.load`` (torch 2.13) unpickles with ``weights_only=False`` every weight or tensor constant whose
 archive config marks it ``use_pickle``, ``pickle.loads`` every opaque constant, falls back to ``weights_only=False``
-for sample inputs and legacy state-dict files that a weights-only load refuses, and opens AOTInductor shared
-libraries it finds in the archive (TRAPS.md, "Untrusted files"). Any of these runs code from the file. This module
-reads the zip with :mod:`zipfile` and the configs as JSON, probes each pickled entry with
+for sample inputs and legacy state-dict files that a weights-only load refuses, and loads any AOTInductor package
+(native code) it finds in the archive (TRAPS.md, "Untrusted files"). Any of these runs code from the file. This
+module reads the zip with :mod:`zipfile` and the configs as JSON, probes each pickled entry with
 ``torch.load(weights_only=True)`` (which refuses every global outside torch's allow-list and names the one it met),
 and reports what torch would run; :func:`check_file` raises unless the user passed ``--trust-files``.
 
@@ -73,9 +73,15 @@ def _plain_pickle_globals(data: bytes) -> str | None:
 
 
 def _strip_root(name: str) -> str:
-    """``good/data/weights/x`` -> ``data/weights/x`` (torch.export.save puts every entry under one folder)."""
-    first, sep, rest = name.partition("/")
-    return rest if sep and not name.startswith(("data/", "models/", "extra/")) else name
+    """``good/data/weights/x`` -> ``data/weights/x``: torch.export.save puts every entry under one folder, and
+    torch's reader drops the first path component of each entry, whatever it is called."""
+    return name.partition("/")[2] or name
+
+
+def _readings(name: str) -> list[str]:
+    """Both ways an entry may be read: as named, and without its first component (what torch does). Checking
+    both means a root folder called ``data`` or ``models`` hides nothing."""
+    return list(dict.fromkeys([name, _strip_root(name)]))
 
 
 def _config_findings(zf: zipfile.ZipFile, name: str, kind: str) -> list[str]:
@@ -126,18 +132,24 @@ def pt2_findings(path: Path) -> list[str]:
     found: list[str] = []
     with zf:
         for name in zf.namelist():
-            rel = _strip_root(name)
-            if rel.startswith("data/weights/") and rel.endswith("_weights_config.json"):
-                found += _config_findings(zf, name, "weight")
-            elif rel.startswith("data/constants/") and rel.endswith("_constants_config.json"):
-                found += _config_findings(zf, name, "constant")
-            elif rel.startswith("data/aotinductor/") and rel.endswith((".so", ".dll", ".dylib", ".pyd")):
-                found.append(f"{rel} is a compiled library, which torch.export.load would load and run")
-            elif _is_probed_pickle(rel):
-                reason = weights_only_probe(zf.read(name))
-                if reason:
-                    found.append(f"{rel} {reason}, which torch.export.load would unpickle with weights_only=False")
-    return found
+            for rel in _readings(name):
+                found += _entry_findings(zf, name, rel)
+    return list(dict.fromkeys(found))
+
+
+def _entry_findings(zf: zipfile.ZipFile, name: str, rel: str) -> list[str]:
+    """What entry ``name``, read as ``rel``, would run under torch.export.load."""
+    if rel.startswith("data/weights/") and rel.endswith("_weights_config.json"):
+        return _config_findings(zf, name, "weight")
+    if rel.startswith("data/constants/") and rel.endswith("_constants_config.json"):
+        return _config_findings(zf, name, "constant")
+    if rel.startswith("data/aotinductor/") and not rel.endswith("/"):
+        return [f"{rel} belongs to an AOTInductor package, which torch.export.load would load as native code"]
+    if _is_probed_pickle(rel):
+        reason = weights_only_probe(zf.read(name))
+        if reason:
+            return [f"{rel} {reason}, which torch.export.load would unpickle with weights_only=False"]
+    return []
 
 
 def _is_probed_pickle(rel: str) -> bool:

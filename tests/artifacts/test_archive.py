@@ -78,7 +78,7 @@ def test_tensor_pickle_that_weights_only_accepts_passes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("entry", "fragment"),
     [
-        ("data/aotinductor/model/model.so", "compiled library"),
+        ("data/aotinductor/model/model.so", "AOTInductor package"),
         ("data/weights/model.pt", "posix.system"),
         ("serialized_example_inputs.pt", "posix.system"),
     ],
@@ -117,3 +117,16 @@ def test_torchscript_kinds(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="not a TorchScript model"):
         check_file(other)
     assert check_file(tmp_path / "model.onnx") == []  # other formats carry no pickle; missing files pass through
+
+
+def test_a_root_folder_named_data_hides_nothing(tmp_path: Path) -> None:
+    """torch drops the first component of every entry, whatever its name: ``data/data/weights/...`` is read as
+    ``data/weights/...``."""
+    path = tmp_path / "rooted.pt2"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(
+            "data/data/weights/model_weights_config.json", _config(w={"path_name": "weight_0", "use_pickle": True})
+        )
+        zf.writestr("data/data/weights/weight_0", _saved(_Payload()))
+    found = pt2_findings(path)
+    assert len(found) == 1 and "weight 'w'" in found[0] and "posix.system" in found[0]
