@@ -73,3 +73,23 @@ def test_gate_passes_clean_files_and_reports_under_trust(place: dict[str, Path],
     found = check_file(place["evil"], trust=True)  # reported, not refused; nothing loaded
     assert len(found) == 1 and "posix.system" in found[0]
     assert not place["marker"].exists()
+
+
+@pytest.mark.parametrize("flag", [None, "--trust-files", "--trust-checkpoint"])
+def test_trust_flag_and_its_old_name_allow_a_harmless_pickle(tmp_path: Path, flag: str | None) -> None:
+    """A checkpoint holding an ``argparse.Namespace`` beside its state_dict (common in training scripts): refused
+    by default naming the global, loaded under ``--trust-files`` or its old name ``--trust-checkpoint``."""
+    import argparse
+
+    from edgekit.training.recipe import get_recipe
+
+    ckpt = tmp_path / "with args.pt"
+    torch.save({"state_dict": get_recipe("mlp").build().state_dict(), "args": argparse.Namespace(lr=0.1)}, ckpt)
+    out = tmp_path / "out"
+    done = cli("export", "mlp", "-c", ckpt, "-f", "onnx", "-o", out, *([flag] if flag else []), cwd=tmp_path)
+    if flag is None:
+        assert done.rc == 2 and len(done.lines) == 1, done.stderr
+        assert "argparse.Namespace" in done.lines[0] and not out.exists()
+    else:
+        assert done.rc == 0, done.stderr
+        assert (out / "model.onnx").is_file() and not leftovers(out)
