@@ -12,13 +12,14 @@ writer's process is gone) are removed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,30 +191,29 @@ def update_entries(directory: Path, new: Iterable[dict[str, Any]]) -> Path:
     return manifest_path(directory)
 
 
-class locked:
-    """Context manager holding ``directory``'s manifest lock (an exclusive :class:`filelock.FileLock`)."""
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s manifest lock (an exclusive :class:`filelock.FileLock` on ``.manifest.json.lock``).
 
-    def __init__(self, directory: Path) -> None:
-        from filelock import FileLock
+    Raises:
+        BadInput: another run has held it for :data:`LOCK_TIMEOUT_S`.
+    """
+    from filelock import FileLock, Timeout
 
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        self.path = Path(directory) / f".{MANIFEST}.lock"
-        self.lock = FileLock(str(self.path), timeout=LOCK_TIMEOUT_S)
-
-    def __enter__(self) -> locked:
-        from filelock import Timeout
-
-        try:
-            self.lock.acquire()
-        except Timeout:
-            raise BadInput(
-                f"another edgekit run has held {self.path} for {LOCK_TIMEOUT_S:.0f} s; wait for it, or export "
-                f"into another folder"
-            ) from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.lock.release()
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    path = Path(directory) / f".{MANIFEST}.lock"
+    lock = FileLock(str(path), timeout=LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BadInput(
+            f"another edgekit run has held {path} for {LOCK_TIMEOUT_S:.0f} s; wait for it, or export into another "
+            f"folder"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def remove_stale_partials(directory: Path) -> list[Path]:

@@ -48,3 +48,15 @@ def test_no_manifest_and_missing_entry(tmp_path: Path) -> None:
     assert mf.read(tmp_path) is None and mf.listed(tmp_path) is None and mf.entry_for(tmp_path / "a.onnx") is None
     mf.merge(tmp_path, {}, [_entry(tmp_path, "a.onnx")])
     assert mf.entry_for(tmp_path / "other.onnx") is None
+
+
+def test_a_held_lock_is_waited_for_then_refused_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from filelock import FileLock
+
+    monkeypatch.setattr(mf, "LOCK_TIMEOUT_S", 0.2)
+    holder = FileLock(str(tmp_path / ".manifest.json.lock"))
+    with holder, pytest.raises(BadInput, match="another edgekit run has held"):
+        mf.merge(tmp_path, {}, [_entry(tmp_path, "a.onnx")])
+    assert mf.read(tmp_path) is None  # nothing was written while the lock was held elsewhere
+    mf.merge(tmp_path, {}, [_entry(tmp_path, "a.onnx")])
+    assert mf.listed(tmp_path) == [tmp_path / "a.onnx"]
