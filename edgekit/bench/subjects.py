@@ -411,7 +411,9 @@ def artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
         specs = [InputSpec.from_json(i) for i in recorded]
     except (KeyError, TypeError):
         return model
-    if not _compatible(specs, model.inputs):
+    from edgekit.artifacts.origin import compatible
+
+    if not compatible(specs, model.inputs):
         raise BadInput(other_model(model, art) or f"artifact '{art.path}' does not fit {model.source}")
     # an axis is varied only where both the artifact and the eager reference accept other sizes
     own = {s.name: set(s.dynamic) for s in model.inputs}
@@ -419,47 +421,11 @@ def artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
     return dataclasses.replace(model, inputs=specs)
 
 
-def spec_text(specs: Any) -> str:
-    """``x:1x3x32x32:float32, ids:1x20:int64`` (dynamic axes as ``N``)."""
-    out = []
-    for s in specs:
-        dims = "x".join("N" if i in s.dynamic else str(d) for i, d in enumerate(s.shape))
-        out.append(f"{s.name}:{dims}:{s.dtype}")
-    return ", ".join(out)
-
-
-def _compatible(recorded: Any, given: Any) -> bool:
-    """Same names, dtypes and ranks in the same order, and equal sizes on every axis static in both."""
-    if [(s.name, s.dtype, len(s.shape)) for s in recorded] != [(s.name, s.dtype, len(s.shape)) for s in given]:
-        return False
-    return all(
-        a.shape[i] == b.shape[i]
-        for a, b in zip(recorded, given, strict=True)
-        for i in range(len(a.shape))
-        if i not in a.dynamic and i not in b.dynamic
-    )
-
-
 def other_model(model: LoadedModel, art: Artifact) -> str | None:
-    """One line saying that ``art`` was exported from another model than ``model`` (its manifest's source or
-    inputs differ), with both input specs; None when the manifest agrees or records nothing."""
-    from edgekit.core.spec import InputSpec
+    """:func:`edgekit.artifacts.origin.other_model` for an artifact read with its manifest."""
+    from edgekit.artifacts.origin import other_model as origin_of
 
-    recorded = art.manifest.get("inputs") if art.manifest else None
-    source = (art.manifest.get("model") or {}).get("source") if art.manifest else None
-    if not recorded:
-        return None
-    try:
-        specs = [InputSpec.from_json(i) for i in recorded]
-    except (KeyError, TypeError):
-        return None
-    if _compatible(specs, model.inputs) and (source is None or source == model.source):
-        return None
-    return (
-        f"'{art.path}' was exported from another model: its manifest says {source or 'an unnamed model'} with "
-        f"inputs {spec_text(specs)}, but MODEL is {model.source} with inputs {spec_text(model.inputs)}; "
-        f"give the MODEL it was exported from, or re-export it from this one"
-    )
+    return origin_of(model, art.path, art.manifest)
 
 
 # -- accuracy --------------------------------------------------------------------------------------------------
