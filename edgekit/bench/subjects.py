@@ -75,6 +75,8 @@ def read_artifact(path: Path, *, use_manifest: bool = True, trust: bool = False)
     size = path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     if entry:
         details["manifest"] = "sha256 matches the manifest"
+    elif not use_manifest:
+        details["manifest"] = "not used (--no-manifest): judged only by the agreement measured in this run"
     return Artifact(
         path, fmt, precision, size, details, entry.get("status"), list(details.get("frozen_axes", [])), manifest
     )
