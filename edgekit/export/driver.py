@@ -48,10 +48,13 @@ def export_all(
     """Export ``model`` to every format in ``out_dir``, verify each artifact, and write the manifest.
 
     A format that fails (unsupported operator, unavailable backend) is reported in its result and the others go on;
-    its file is never left behind. Returns one result per format, in order.
+    its file is never left behind, and neither is a killed earlier run's ``.partial`` file. Returns one result per
+    format, in order.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"output directory '{out_dir}' is an existing file; give a directory with -o")
+    if out_dir.is_dir():
+        mf.remove_stale_partials(out_dir)  # a killed run's leftovers go even if this run writes nothing
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for fmt in formats:
