@@ -37,6 +37,8 @@ class BenchConfig:
         accuracy: score artifacts (metric and agreement with eager); False skips scoring altogether.
         metric: with ``accuracy``, also compute the recipe's or --data's metric; False keeps only the agreement
             with eager (on --data inputs or random ones), e.g. for untrained models in ``benchmarks/``.
+        manifest: check every artifact against the manifest beside it (sha256, existence) and use its verdicts;
+            False (``--no-manifest``): bare files, judged only by the agreement measured in this run.
     """
 
     device: str = "cpu"
@@ -52,6 +54,7 @@ class BenchConfig:
     interleave: bool = True
     accuracy: bool = True
     metric: bool = True
+    manifest: bool = True
 
     def validate(self) -> None:
         """Check every option before any heavy work.

@@ -59,7 +59,7 @@ def host_info() -> dict[str, Any]:
     """The host record of a benchmark report (see docs/bench-schema.md, ``host``)."""
     import psutil
 
-    from edgekit.export.driver import versions
+    from edgekit.artifacts.manifest import versions
 
     return {
         "hostname": platform.node(),

@@ -113,34 +113,34 @@ def split_refs(refs: Sequence[str | Path]) -> tuple[str | None, list[Path]]:
 
 
 def manifest_files(directory: Path) -> set[str] | None:
-    """Names of the artifacts the directory's manifest.json lists (None without a readable manifest): a directory
-    written by edgekit holds other files too (checkpoints, reports)."""
-    manifest = directory / "manifest.json"
-    if not manifest.is_file():
-        return None
-    try:
-        return {str(a["file"]) for a in json.loads(manifest.read_text()).get("artifacts", []) if a.get("file")}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def expand(paths: Sequence[Path]) -> list[Path]:
-    """Files as given; directories expanded to the artifacts they hold (sorted).
+    """Names of the artifacts the directory's manifest.json lists (None without a manifest): a directory written
+    by edgekit holds other files too (checkpoints, reports).
 
     Raises:
-        BadInput: a missing path, or a directory holding no artifact.
+        BadInput: an unreadable manifest.
     """
+    from edgekit.artifacts import manifest as mf
+
+    paths = mf.listed(directory)
+    return None if paths is None else {p.name for p in paths}
+
+
+def expand(paths: Sequence[Path], use_manifest: bool = True) -> list[Path]:
+    """Files as given; a directory expanded to the artifacts its manifest lists (listed files that are gone
+    included: :func:`edgekit.bench.subjects.read_artifact` then fails on them), or, without a manifest or with
+    ``use_manifest=False``, to the artifact files it holds; sorted by name.
+
+    Raises:
+        BadInput: a missing path, a directory holding no artifact, an unreadable manifest.
+    """
+    from edgekit.artifacts import manifest as mf
+
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            listed = manifest_files(p)
-            found = sorted(
-                f
-                for f in p.iterdir()
-                if f.suffix.lower() in ARTIFACT_SUFFIXES
-                and not f.name.startswith(".")
-                and (listed is None or f.name in listed)
-            )
+            listed = mf.listed(p) if use_manifest else None
+            candidates = sorted(listed if listed is not None else p.iterdir())
+            found = [f for f in candidates if f.suffix.lower() in ARTIFACT_SUFFIXES and not f.name.startswith(".")]
             if not found:
                 raise BadInput(
                     f"directory '{p}' holds no artifacts; expected {'/'.join(ARTIFACT_SUFFIXES)} files "
@@ -250,8 +250,8 @@ def run_bench(
     config.validate()
     busy_start = busy_cores()
     report = progress or (lambda _msg, _frac: None)
-    files = expand([Path(a) for a in artifacts])
-    found = [subj.read_artifact(f) for f in files]
+    files = expand([Path(a) for a in artifacts], config.manifest)
+    found = [subj.read_artifact(f, use_manifest=config.manifest, trust=trust_checkpoint) for f in files]
     eager = resolve_model(model, found, checkpoint, trust_checkpoint)
     recipe = _recipe_for(config, eager, found) if config.accuracy else None
     evalset = eval_set(eager, recipe, config.data) if config.accuracy else None
@@ -287,6 +287,7 @@ def run_bench(
         "interleave": config.interleave,
         "timed_call": "Runner.timed_call (ONNX Runtime CPU: session.run(None, feed))",
         "busy_cores_start": busy_start,
+        "manifest": "checked (sha256, existence)" if config.manifest else "not used (--no-manifest)",
     }
     model_info = {
         "source": eager.source,
@@ -446,22 +447,29 @@ def picks(rows: Sequence[BenchRow]) -> list[dict[str, Any]]:
 
 
 def _choice(cls: Any, r: BenchRow) -> Any:
-    """A row as an :class:`edgekit.backends.selection.Candidate`."""
+    """A row as an :class:`edgekit.backends.selection.Candidate`. Verified: the agreement measured in this run
+    within the precision's tolerance, and, when the artifact has a manifest verdict (kept only while its sha256
+    matches, :func:`edgekit.bench.subjects.read_artifact`), that verdict too."""
     median = r.latency.p50 if r.latency is not None else None
     available = r.status not in ("unavailable", "skipped")
     if r.format == "eager":
         return cls(r.backend, r.precision if r.backend != "torch" else "fp32", median, True, available, r.reason)
-    if r.verification is not None:
+    measured = r.agreement.get("within_tolerance") if "within_tolerance" in r.agreement else None
+    if measured is False:
+        verified, why = (
+            False,
+            r.reason
+            or (
+                f"max abs diff {r.agreement.get('max_abs_diff', float('nan')):.3g} vs eager beyond atol "
+                f"{r.agreement.get('atol')}, measured in this run"
+                + (f" (the manifest's '{r.verification}' is not taken over it)" if r.verification else "")
+            ),
+        )
+    elif r.verification is not None:
         verified = r.verification == "pass"
         why = r.reason or (f"export verification {r.verification}" if not verified else "")
-    elif "within_tolerance" in r.agreement:
-        verified = bool(r.agreement["within_tolerance"])
-        why = r.reason or (
-            ""
-            if verified
-            else f"max abs diff {r.agreement.get('max_abs_diff', float('nan')):.3g} "
-            f"vs eager beyond atol {r.agreement.get('atol')}"
-        )
+    elif measured:
+        verified, why = True, r.reason
     else:
         verified, why = False, r.reason or "not verified (no manifest verdict; scoring disabled)"
     return cls(r.backend, r.precision, median, verified, available, why)

@@ -9,8 +9,6 @@ CUDA-graph runners) is benchmarked without a change here; when it cannot run on 
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.bench.timing import GpuMemory, LatencyStats, current_rss_bytes, peak_rss_bytes, reset_peak_rss, timed_ms
-from edgekit.core.errors import BackendUnavailable, BadInput, EdgekitError, one_line
+from edgekit.core.errors import BackendUnavailable, BadInput, EdgekitError, VerificationFailed, one_line
 from edgekit.core.model import LoadedModel
 from edgekit.core.spec import random_inputs
 
@@ -32,7 +30,9 @@ MB = 2**20
 
 @dataclasses.dataclass
 class Artifact:
-    """An exported file and what its ``manifest.json`` says about it (empty when there is none)."""
+    """An exported file and what its ``manifest.json`` says about it (empty when there is none, or when the
+    manifest is not used: ``--no-manifest``). ``verification`` is the manifest's verdict, kept only while the file's
+    bytes still match the sha256 the manifest records."""
 
     path: Path
     format: str
@@ -44,28 +44,39 @@ class Artifact:
     manifest: dict[str, Any]
 
 
-def read_artifact(path: Path) -> Artifact:
-    """``path`` with its format (from the suffix) and its manifest entry, if a manifest sits beside it.
+def read_artifact(path: Path, *, use_manifest: bool = True, trust: bool = False) -> Artifact:
+    """``path`` with its format (from the suffix) and its entry in the manifest beside it, after two checks: the
+    file (and its companions) still has the sha256 the manifest records, and it holds nothing that runs code on
+    load (:func:`edgekit.artifacts.archive.check_file`).
+
+    Args:
+        path: the artifact.
+        use_manifest: read and check the manifest beside it (False: the bare file, ``--no-manifest``).
+        trust: ``--trust-files``: load archives holding pickled payloads anyway.
 
     Raises:
-        BadInput: an unknown suffix.
+        VerificationFailed: a listed file that is missing or whose bytes changed since export.
+        BadInput: an unknown suffix, an unreadable manifest, an archive that would run code.
     """
+    from edgekit.artifacts import manifest as mf
+    from edgekit.artifacts.archive import check_file
     from edgekit.artifacts.formats import format_of
 
     fmt = format_of(path).name
-    manifest: dict[str, Any] = {}
-    entry: dict[str, Any] = {}
-    mpath = path.parent / "manifest.json"
-    if mpath.is_file():
-        try:
-            manifest = json.loads(mpath.read_text())
-            entry = next((e for e in manifest.get("artifacts", []) if e.get("file") == path.name), {})
-        except (ValueError, AttributeError):
-            print(f"edgekit: ignoring unreadable {mpath}", file=sys.stderr)
-            manifest = {}
+    found = mf.entry_for(path) if use_manifest else None
+    manifest, entry = found if found is not None else ({}, {})
+    if entry:
+        problem = mf.integrity(path, entry)
+        if problem is not None:
+            raise VerificationFailed(problem)
+    check_file(path, trust)
     details = dict(entry.get("details") or {})
     precision = str(details.get("precision") or entry.get("precision") or _precision_from_name(path.name))
     size = path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    if entry:
+        details["manifest"] = "sha256 matches the manifest"
+    elif not use_manifest:
+        details["manifest"] = "not used (--no-manifest): judged only by the agreement measured in this run"
     return Artifact(
         path, fmt, precision, size, details, entry.get("status"), list(details.get("frozen_axes", [])), manifest
     )
@@ -404,15 +415,21 @@ def artifact_model(model: LoadedModel, art: Artifact) -> LoadedModel:
         specs = [InputSpec.from_json(i) for i in recorded]
     except (KeyError, TypeError):
         return model
-    if [s.name for s in specs] != model.input_names:
-        raise BadInput(
-            f"artifact '{art.path}' has inputs {[s.name for s in specs]} (from its manifest) but the "
-            f"model has {model.input_names}; bench artifacts exported from this model"
-        )
+    from edgekit.artifacts.origin import compatible
+
+    if not compatible(specs, model.inputs):
+        raise BadInput(other_model(model, art) or f"artifact '{art.path}' does not fit {model.source}")
     # an axis is varied only where both the artifact and the eager reference accept other sizes
     own = {s.name: set(s.dynamic) for s in model.inputs}
     specs = [dataclasses.replace(s, dynamic=tuple(ax for ax in s.dynamic if ax in own[s.name])) for s in specs]
     return dataclasses.replace(model, inputs=specs)
+
+
+def other_model(model: LoadedModel, art: Artifact) -> str | None:
+    """:func:`edgekit.artifacts.origin.other_model` for an artifact read with its manifest."""
+    from edgekit.artifacts.origin import other_model as origin_of
+
+    return origin_of(model, art.path, art.manifest)
 
 
 # -- accuracy --------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from edgekit.artifacts.formats import suffix_text
 from edgekit.backends.registry import backend_names
-from edgekit.cli.common import CheckpointOpt, TrustOpt, cli_errors, console, err_console
+from edgekit.cli.common import CheckpointOpt, NoManifestOpt, TrustOpt, cli_errors, console, err_console
 from edgekit.core.errors import BadInput
 
 BackendOpt = Annotated[
@@ -130,6 +130,7 @@ def bench(
     ] = None,
     checkpoint: CheckpointOpt = None,
     trust_checkpoint: TrustOpt = False,
+    no_manifest: NoManifestOpt = False,
     precision: Annotated[
         str,
         typer.Option(
@@ -163,6 +164,7 @@ def bench(
         recipe=recipe,
         data=data,
         interleave=not no_interleave,
+        manifest=not no_manifest,
         precisions=tuple(p.strip() for p in precision.split(",") if p.strip()) or ("fp32",),
     )
     config.validate()

@@ -99,7 +99,19 @@ DynamicOpt = Annotated[
 StaticOpt = Annotated[bool, typer.Option("--static", help="No dynamic axes at all, not even the batch.")]
 TrustOpt = Annotated[
     bool,
-    typer.Option("--trust-checkpoint", help="Allow checkpoints holding arbitrary Python objects (full unpickling)."),
+    typer.Option(
+        "--trust-files",
+        "--trust-checkpoint",
+        help="Trust the files given: load checkpoints holding arbitrary Python objects and .pt2 archives holding "
+        "pickled payloads (both can run code). --trust-checkpoint is the old name.",
+    ),
+]
+NoManifestOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-manifest",
+        help="Use the artifacts as bare files: do not read or check the manifest.json beside them (sha256, verdicts).",
+    ),
 ]
 AtolOpt = Annotated[float | None, typer.Option("--atol", help="Absolute tolerance (default: the recipe's).")]
 RtolOpt = Annotated[float | None, typer.Option("--rtol", help="Relative tolerance (default: the recipe's).")]
@@ -119,7 +131,7 @@ def load(
     """The :class:`~edgekit.core.model.LoadedModel` for the common options."""
     from edgekit.intake.load import load_model
 
-    return load_model(
+    loaded = load_model(
         model,
         checkpoint=checkpoint,
         inputs=inputs or (),
@@ -129,3 +141,7 @@ def load(
         atol=atol,
         rtol=rtol,
     )
+    if loaded.binding and loaded.binding.get("reordered"):
+        order = ", ".join(loaded.binding["order"])
+        err_console.print(f"note: inputs reordered to forward's order: {escape(order)}", soft_wrap=True)
+    return loaded

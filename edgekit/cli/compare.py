@@ -15,6 +15,7 @@ from edgekit.cli.common import (
     DynamicOpt,
     InputOpt,
     ModelArg,
+    NoManifestOpt,
     RtolOpt,
     SamplesOpt,
     StaticOpt,
@@ -38,6 +39,7 @@ def compare(
     dynamic: DynamicOpt = None,
     static: StaticOpt = False,
     trust_checkpoint: TrustOpt = False,
+    no_manifest: NoManifestOpt = False,
     atol: AtolOpt = None,
     rtol: RtolOpt = None,
     samples: SamplesOpt = 3,
@@ -51,20 +53,21 @@ def compare(
     ] = None,
 ) -> None:
     """Verify ARTIFACTs against eager MODEL on fresh random inputs at several sizes per dynamic axis.
-    Exit 1 on any mismatch, 2 on an artifact that does not load."""
+    Each artifact listed in a manifest.json must still exist with the sha256 recorded there (--no-manifest: bare
+    files). Exit 1 on any mismatch or changed file, 2 on an artifact that does not load or would run code."""
     from edgekit.artifacts.junit import write_junit
     from edgekit.artifacts.verify import verify_artifact
     from edgekit.bench.run import expand
-    from edgekit.bench.subjects import artifact_model, read_artifact
+    from edgekit.bench.subjects import artifact_model, other_model, read_artifact
     from edgekit.cli.render import verification_table
     from edgekit.core.io import write_json
     from edgekit.export.driver import without_axes
 
     loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
-    files = expand(artifacts)
-    results, skipped = [], []
-    for path in files:
-        art = read_artifact(path)
+    files = expand(artifacts, use_manifest=not no_manifest)
+    arts = [read_artifact(p, use_manifest=not no_manifest, trust=trust_checkpoint) for p in files]
+    results, skipped, origins = [], [], {}
+    for path, art in zip(files, arts, strict=True):
         if art.precision != "fp32":
             skipped.append(
                 f"{path.name}: {art.precision} artifact, verified when it was made against its own "
@@ -74,6 +77,7 @@ def compare(
         # the artifact's own input specs (a static export) and the axes its exporter froze, from its manifest
         checked = without_axes(artifact_model(loaded, art), art.frozen_axes)
         results.append(verify_artifact(checked, str(path), art.format, backend, device=device, samples=samples))
+        origins[str(path)] = other_model(loaded, art)
     if results:
         console.print(verification_table(results))
     if json_path:
@@ -93,9 +97,13 @@ def compare(
                 soft_wrap=True,
             )
     bad = [Path(r.artifact).name for r in results if r.status == "FAIL"]
+    foreign = next((origins[r.artifact] for r in results if r.status == "FAIL" and origins.get(r.artifact)), None)
+    if foreign:
+        err_console.print(f"[bold red]mismatch:[/] {escape(foreign)}", soft_wrap=True)
+        raise typer.Exit(1)
     if bad:
         err_console.print(
-            f"[bold red]mismatch:[/] {', '.join(bad)} differ from eager beyond atol={results[0].atol} "
+            f"[bold red]mismatch:[/] {escape(', '.join(bad))} differ from eager beyond atol={results[0].atol} "
             f"rtol={results[0].rtol}; run `edgekit debug {escape(model)} ARTIFACT` to name the first diverging module",
             soft_wrap=True,
         )

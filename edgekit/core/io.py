@@ -15,10 +15,12 @@ from typing import Any
 @contextlib.contextmanager
 def temp_path(path: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary path beside ``path`` (same file system, so a rename is atomic); whatever is left
-    there at exit is removed. Move it onto ``path`` with ``os.replace`` to keep it."""
+    there at exit is removed (its name, ``.NAME.PID.XXXX.partial.SUFFIX``, records the writer's pid so a later run
+    can tell a killed run's leftover from a live one's: :func:`edgekit.artifacts.manifest.remove_stale_partials`).
+    Move it onto ``path`` with ``os.replace`` to keep it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial" + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".partial" + path.suffix, dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

@@ -45,14 +45,24 @@ def output_names_of(out: Any, prefix: str = "output") -> list[str]:
 
 
 class FlatOutputs(nn.Module):
-    """Wraps a module so that ``forward(*inputs)`` returns a tuple of tensors: one shape for every exporter."""
+    """Wraps a module so that ``forward(*inputs)`` returns a tuple of tensors: one shape for every exporter.
 
-    def __init__(self, module: nn.Module) -> None:
+    Args:
+        module: the user's module.
+        keywords: names of the trailing inputs that ``module`` takes by keyword (keyword-only parameters, or
+            parameters after a skipped optional one; :mod:`edgekit.intake.binding`).
+    """
+
+    def __init__(self, module: nn.Module, keywords: Sequence[str] = ()) -> None:
         super().__init__()
         self.module = module
+        self.keywords = tuple(keywords)
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(flatten_outputs(self.module(*args)))
+        if not self.keywords:
+            return tuple(flatten_outputs(self.module(*args)))
+        n = len(args) - len(self.keywords)
+        return tuple(flatten_outputs(self.module(*args[:n], **dict(zip(self.keywords, args[n:], strict=True)))))
 
     def train(self, mode: bool = True) -> FlatOutputs:
         self.training = mode
@@ -75,6 +85,8 @@ class LoadedModel:
         recipe: the recipe, when the model came from one.
         atol, rtol: verification tolerances (recipe defaults unless overridden).
         checkpoint: the checkpoint file the weights came from, if any (recorded in manifests).
+        binding: how the named inputs reach ``forward`` (:meth:`edgekit.intake.binding.Binding.to_json`), recorded
+            in manifests; None when not bound (a saved file fed in its recorded order).
     """
 
     module: nn.Module
@@ -85,6 +97,7 @@ class LoadedModel:
     atol: float = DEFAULT_ATOL
     rtol: float = DEFAULT_RTOL
     checkpoint: str | None = None
+    binding: dict[str, Any] | None = None
 
     @property
     def input_names(self) -> list[str]:
@@ -101,8 +114,11 @@ class LoadedModel:
         return {n: t.detach().cpu().numpy() for n, t in zip(self.outputs, outs, strict=True)}
 
 
-def probe_outputs(module: nn.Module, inputs: Sequence[InputSpec], names: Sequence[str] | None) -> list[str]:
-    """Run ``module`` once on random example inputs and return output names (checked against ``names``).
+def probe_outputs(
+    module: nn.Module, inputs: Sequence[InputSpec], names: Sequence[str] | None, keywords: Sequence[str] = ()
+) -> list[str]:
+    """Run ``module`` once on random example inputs and return output names (checked against ``names``);
+    the trailing ``keywords`` inputs are passed by keyword.
 
     Raises:
         BadInput: the model fails on the example inputs, or returns a different number of outputs than named.
@@ -111,9 +127,10 @@ def probe_outputs(module: nn.Module, inputs: Sequence[InputSpec], names: Sequenc
 
     feed = random_inputs(inputs)
     args = tuple(torch.from_numpy(feed[s.name]) for s in inputs)
+    n = len(args) - len(keywords)
     try:
         with torch.inference_mode():
-            out = module(*args)
+            out = module(*args[:n], **dict(zip(keywords, args[n:], strict=True)))
     except Exception as exc:  # the user's model: any failure means the inputs don't fit it
         shapes = ", ".join(f"{s.name}:{'x'.join(map(str, s.shape))}:{s.dtype}" for s in inputs)
         raise BadInput(

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgekit.artifacts import manifest as mf
 from edgekit.artifacts.formats import FormatInfo
+from edgekit.artifacts.manifest import MANIFEST, versions
 from edgekit.artifacts.verify import Verification, verify_artifact
 from edgekit.core.errors import BadInput, EdgekitError
-from edgekit.core.io import sha256, write_json
 from edgekit.core.model import LoadedModel
 from edgekit.core.spec import freeze_axes
 
-MANIFEST = "manifest.json"
-MANIFEST_SCHEMA = 1
+__all__ = ["MANIFEST", "ExportResult", "export_all", "versions", "without_axes", "write_manifest"]
 
 
 @dataclasses.dataclass
@@ -50,7 +48,8 @@ def export_all(
     """Export ``model`` to every format in ``out_dir``, verify each artifact, and write the manifest.
 
     A format that fails (unsupported operator, unavailable backend) is reported in its result and the others go on;
-    its file is never left behind. Returns one result per format, in order.
+    its file is never left behind, and neither is a killed earlier run's ``.partial`` file. Returns one result per
+    format, in order.
 
     Args:
         options: exporter options (None values count as not given); each format's exporter gets only those its
@@ -69,6 +68,8 @@ def export_all(
         )
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"output directory '{out_dir}' is an existing file; give a directory with -o")
+    if out_dir.is_dir():
+        mf.remove_stale_partials(out_dir)  # a killed run's leftovers go even if this run writes nothing
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for fmt in formats:
@@ -110,21 +111,6 @@ def without_axes(model: LoadedModel, frozen: Sequence[str]) -> LoadedModel:
     return dataclasses.replace(model, inputs=freeze_axes(model.inputs, frozen))
 
 
-def versions() -> dict[str, str]:
-    """Versions of edgekit, Python and the libraries that produced or checked the artifacts."""
-    import importlib.metadata as md
-
-    import edgekit
-
-    out = {"edgekit": edgekit.__version__, "python": platform.python_version()}
-    for dist in ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxscript", "torchao", "tensorrt"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return out
-
-
 def output_specs(model: LoadedModel) -> list[dict[str, Any]]:
     """Output names, example shapes and dtypes (from one eager run at the example shape)."""
     from edgekit.core.spec import random_inputs
@@ -134,22 +120,22 @@ def output_specs(model: LoadedModel) -> list[dict[str, Any]]:
 
 
 def write_manifest(model: LoadedModel, results: Sequence[ExportResult], out_dir: Path) -> Path:
-    """Write ``out_dir/manifest.json`` atomically: versions, I/O specs, dynamic axes, sha256 of every artifact and
-    the verification results."""
+    """Merge this run's entries into ``out_dir/manifest.json`` (:func:`edgekit.artifacts.manifest.merge`: under the
+    folder's lock, atomically; entries of earlier exports into the folder stay): versions, I/O specs, dynamic axes,
+    the input binding, sha256 of every artifact and companion file, and the verification results."""
     artifacts = []
     for r in results:
         entry: dict[str, Any] = {"format": r.format, "status": r.status, "details": r.details}
         if r.path is not None and r.path.exists():
-            entry.update(file=r.path.name, sha256=sha256(r.path), bytes=r.path.stat().st_size)
+            entry.update(mf.file_entry(r.path, r.details))
+        elif r.path is None:
+            continue  # nothing was written for this format: no entry to list (the CLI reports the error)
         if r.verification is not None:
             entry["verification"] = r.verification.to_json()
         if r.error is not None:
             entry["error"] = str(r.error)
         artifacts.append(entry)
-    data = {
-        "schema": MANIFEST_SCHEMA,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions(),
+    header = {
         "model": {
             "source": model.source,
             "recipe": model.recipe.name if model.recipe else None,
@@ -158,8 +144,6 @@ def write_manifest(model: LoadedModel, results: Sequence[ExportResult], out_dir:
         "inputs": [s.to_json() for s in model.inputs],
         "outputs": output_specs(model),
         "tolerances": {"atol": model.atol, "rtol": model.rtol},
-        "artifacts": artifacts,
+        "binding": model.binding,
     }
-    path = out_dir / MANIFEST
-    write_json(path, data)
-    return path
+    return mf.merge(out_dir, header, artifacts)

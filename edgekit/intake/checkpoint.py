@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from edgekit.artifacts.archive import refused_global
 from edgekit.core.errors import BadInput
 
 STATE_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights", "params", "ema")
@@ -22,22 +24,25 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> dict[str, torch.Te
         trust: allow arbitrary pickles (``weights_only=False``); only for files you trust.
 
     Raises:
-        BadInput: missing file, a pickle that needs ``--trust-checkpoint``, or no state_dict inside.
+        BadInput: missing file, a pickle that needs ``--trust-files``, or no state_dict inside.
     """
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"checkpoint '{path}' does not exist; pass an existing file to --checkpoint")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=not trust)
+        with warnings.catch_warnings():  # torch's pickle-protocol and legacy-format warnings: not the user's news
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
         if "global" not in str(exc).lower():  # not a refused class: the file itself is unreadable
             raise BadInput(
                 f"cannot read checkpoint '{path}': {_reason(exc)}; expected a file written by torch.save"
             ) from exc
+        name = refused_global(exc)
+        what = f"the Python global {name}" if name else _reason(exc)
         raise BadInput(
-            f"checkpoint '{path}' holds Python objects beyond tensors, which weights_only loading "
-            f"refuses ({_reason(exc)}); if you trust this file, pass "
-            f"--trust-checkpoint"
+            f"checkpoint '{path}' needs {what}, which a weights-only load refuses (it could run code); "
+            f"pass --trust-files only if you trust this file, or re-save its state_dict with torch.save"
         ) from exc
     except Exception as exc:  # torch.load raises many types for a corrupt file
         raise BadInput(

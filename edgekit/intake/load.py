@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -21,9 +19,12 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from edgekit.artifacts import manifest as mf
+from edgekit.artifacts.archive import check_file
 from edgekit.core.errors import BadInput
 from edgekit.core.model import DEFAULT_ATOL, DEFAULT_RTOL, FlatOutputs, LoadedModel, probe_outputs
 from edgekit.core.spec import DTYPES, InputSpec, apply_dynamic, freeze_axes, parse_input
+from edgekit.intake.binding import Binding, bind
 from edgekit.intake.checkpoint import apply_checkpoint, read_checkpoint
 from edgekit.training.recipe import _import_path, get_recipe, is_recipe_ref
 
@@ -52,11 +53,13 @@ def load_model(
         inputs: ``--input`` values; they override the model's own example inputs.
         dynamic: ``--dynamic NAME:AXIS`` values.
         static: no dynamic axes at all (``--static``).
-        trust_checkpoint: allow checkpoints that need full unpickling.
+        trust_checkpoint: ``--trust-files``: allow checkpoints that need full unpickling, and saved models whose
+            archive holds pickled payloads (:func:`edgekit.artifacts.archive.check_file`).
         atol, rtol: override the verification tolerances.
 
     Raises:
-        BadInput: anything about ``ref``, the checkpoint or the inputs that does not fit.
+        BadInput: anything about ``ref``, the checkpoint or the inputs that does not fit (a duplicated or
+            unknown input name among them, :func:`edgekit.intake.binding.bind`); a saved file that would run code.
     """
     specs = [parse_input(t, static) for t in inputs]
     suffix = Path(ref).suffix.lower()
@@ -68,7 +71,7 @@ def load_model(
                 f"--checkpoint applies to recipes and factories, not to a saved {suffix} file ('{ref}'); "
                 f"drop --checkpoint"
             )
-        loaded = _from_saved(Path(ref), specs)
+        loaded = _from_saved(Path(ref), specs, trust_checkpoint)
     elif ":" in ref:
         loaded = _from_factory(ref, specs)
     else:
@@ -90,6 +93,14 @@ def _unknown_ref_message(ref: str) -> str:
     from edgekit.training.recipe import recipe_names
 
     path = Path(ref)
+    if path.is_file() and path.suffix.lower() in (".pth", ".ckpt", ".bin", ".pkl", ".tar"):
+        from edgekit.artifacts.archive import torchscript_kind
+
+        if torchscript_kind(path) == "state_dict":
+            return (
+                f"'{ref}' is a state_dict, not a model: pass the architecture as MODEL (a recipe or "
+                f"file.py:factory) and this file as --checkpoint"
+            )
     if path.suffix == ".py" or path.exists():
         what = f"'{ref}' " + ("exists but is not a recipe" if path.exists() else "does not exist")
     else:
@@ -106,9 +117,23 @@ def _from_recipe(ref: str, specs: list[InputSpec]) -> LoadedModel:
     recipe = get_recipe(ref)
     torch.manual_seed(INIT_SEED)
     module = recipe.build()
-    inputs = specs or list(recipe.inputs)
-    outputs = probe_outputs(module.eval(), inputs, recipe.outputs)
-    return LoadedModel(FlatOutputs(module), inputs, outputs, f"recipe:{recipe.name}", recipe, recipe.atol, recipe.rtol)
+    declared = [s.name for s in recipe.inputs]
+    binding = bind(module.forward, specs or list(recipe.inputs), "--input" if specs else ref, declared)
+    outputs = probe_outputs(module.eval(), binding.specs, recipe.outputs, binding.keywords)
+    return _loaded(module, binding, outputs, f"recipe:{recipe.name}", recipe, recipe.atol, recipe.rtol)
+
+
+def _loaded(
+    module: nn.Module,
+    binding: Binding,
+    outputs: list[str],
+    source: str,
+    recipe: Any = None,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+) -> LoadedModel:
+    wrapped = FlatOutputs(module, binding.keywords)
+    return LoadedModel(wrapped, binding.specs, outputs, source, recipe, atol, rtol, binding=binding.to_json())
 
 
 def _from_factory(ref: str, specs: list[InputSpec]) -> LoadedModel:
@@ -132,12 +157,14 @@ def _from_factory(ref: str, specs: list[InputSpec]) -> LoadedModel:
     if not isinstance(model, nn.Module):
         raise BadInput(f"factory '{ref}' returned a {type(model).__name__}; expected a torch.nn.Module")
     model.eval()
+    origin = "--input"
     if not specs:
-        specs = _example_inputs(module_obj, model, ref)
-    outputs = probe_outputs(model, specs, getattr(module_obj, "OUTPUT_NAMES", None))
+        specs, origin = _example_inputs(module_obj, model, ref), f"example_inputs() in '{ref}'"
+    binding = bind(model.forward, specs, origin)
+    outputs = probe_outputs(model, binding.specs, getattr(module_obj, "OUTPUT_NAMES", None), binding.keywords)
     atol = getattr(module_obj, "ATOL", DEFAULT_ATOL)
     rtol = getattr(module_obj, "RTOL", DEFAULT_RTOL)
-    return LoadedModel(FlatOutputs(model), specs, outputs, f"factory:{ref}", None, atol, rtol)
+    return _loaded(model, binding, outputs, f"factory:{ref}", None, atol, rtol)
 
 
 def _import_target(target: str, ref: str) -> Any:
@@ -206,31 +233,52 @@ def _forward_arg_names(model: nn.Module, count: int) -> list[str]:
     return names + [f"input_{i}" for i in range(len(names), count)]
 
 
-def _from_saved(path: Path, specs: list[InputSpec]) -> LoadedModel:
+def _from_saved(path: Path, specs: list[InputSpec], trust: bool = False) -> LoadedModel:
     if not path.is_file():
         raise BadInput(f"model file '{path}' does not exist; check the path")
     kind = SAVED_SUFFIXES[path.suffix.lower()]
+    check_file(path, trust)  # before torch reads a byte of it: a crafted archive runs code on load
     manifest = _manifest_entry(path)
-    if not specs and manifest:
-        specs = manifest["inputs"]
+    recorded: list[InputSpec] = manifest["inputs"] if manifest else []
     if kind == "pt2":
         from edgekit.backends.torch_runner import ProgramFromFile
 
-        program_module = ProgramFromFile(path)()
-        if not specs:
-            specs = _specs_from_program(path)
-        module: nn.Module = program_module
+        module: nn.Module = ProgramFromFile(path)()
+        recorded = recorded or _specs_from_program(path)
     else:
         from edgekit.backends.torch_runner import ScriptFromFile
 
         module = ScriptFromFile(path)()
-        if not specs:
-            raise BadInput(
-                f"no inputs known for TorchScript file '{path}': pass --input NAME:DIMS[:DTYPE] for "
-                f"each input, or keep the manifest.json written beside it by edgekit export"
-            )
+    if not specs and not recorded:
+        raise BadInput(
+            f"no inputs known for TorchScript file '{path}': pass --input NAME:DIMS[:DTYPE] for "
+            f"each input, or keep the manifest.json written beside it by edgekit export"
+        )
+    specs = _in_recorded_order(specs, recorded, path) if specs else recorded
     outputs = probe_outputs(module, specs, manifest["outputs"] if manifest else None)
     return LoadedModel(FlatOutputs(module), specs, outputs, f"{kind}:{path}")
+
+
+def _in_recorded_order(specs: list[InputSpec], recorded: list[InputSpec], path: Path) -> list[InputSpec]:
+    """``--input`` specs for a saved file, in the order the file takes them (its manifest or program): by name.
+
+    Raises:
+        BadInput: a duplicated name, or names that are not the file's inputs.
+    """
+    names = [s.name for s in specs]
+    want = [s.name for s in recorded]
+    dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if dup is not None:
+        raise BadInput(f"--input: input '{dup}' is given twice; '{path}' takes {', '.join(want)}, each once")
+    if not recorded:
+        return specs
+    if sorted(names) != sorted(want):
+        raise BadInput(
+            f"--input names {', '.join(names)} do not match the inputs of '{path}' ({', '.join(want)}, from "
+            f"its manifest or program); name each input as the file does"
+        )
+    order = {n: i for i, n in enumerate(want)}
+    return sorted(specs, key=lambda s: order[s.name])
 
 
 def _specs_from_program(path: Path) -> list[InputSpec]:
@@ -255,17 +303,22 @@ def _specs_from_program(path: Path) -> list[InputSpec]:
 
 def _manifest_entry(path: Path) -> dict[str, Any] | None:
     """What the manifest.json beside ``path`` records for it: ``inputs`` (InputSpecs, with the axes this file's
-    exporter froze made static), ``outputs`` (names); None without a readable manifest."""
-    manifest = path.parent / "manifest.json"
-    if not manifest.is_file():
+    exporter froze made static), ``outputs`` (names); None without a manifest entry for it.
+
+    Raises:
+        BadInput: an unreadable manifest, or an entry without input specs.
+    """
+    found = mf.entry_for(path)
+    if found is None:
         return None
+    data, entry = found
     try:
-        data = json.loads(manifest.read_text())
         specs = [InputSpec.from_json(i) for i in data["inputs"]]
         outputs = [str(o["name"]) for o in data["outputs"]]
-        entry: dict[str, Any] = next((a for a in data.get("artifacts", []) if a.get("file") == path.name), {})
         frozen = list((entry.get("details") or {}).get("frozen_axes", []))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        print(f"edgekit: ignoring unreadable {manifest}", file=sys.stderr)
-        return None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BadInput(
+            f"{mf.manifest_path(path.parent)} has no usable input/output specs for {path.name} ({exc!r}); "
+            f"re-export into this folder, or move the file away from this manifest"
+        ) from None
     return {"inputs": freeze_axes(specs, frozen), "outputs": outputs}

@@ -71,14 +71,11 @@ def int8_artifacts(model: LoadedModel, recipe: Recipe, out_dir: Path, progress: 
 
 
 def add_int8_to_manifest(out_dir: Path, reports: list[tuple[str, dict[str, Any]]]) -> list[Path]:
-    """Append one manifest entry per INT8 file (both encodings of every method); returns the files."""
-    import json
+    """Add one manifest entry per INT8 file (both encodings of every method), hashed from the bytes on disk, through
+    :func:`edgekit.artifacts.manifest.update_entries` (under the folder's lock); returns the files."""
+    from edgekit.artifacts import manifest as mf
 
-    from edgekit.core.io import write_json
-
-    manifest_path = out_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    files = []
+    entries, files = [], []
     for method, report in reports:
         for target, encoding in (
             ("trt", "trt-int8 (symmetric, zero point 0: for TensorRT)"),
@@ -86,13 +83,11 @@ def add_int8_to_manifest(out_dir: Path, reports: list[tuple[str, dict[str, Any]]
         ):
             art = report["artifacts"][target]
             path = Path(art["path"])
-            manifest["artifacts"].append(
+            entries.append(
                 {
                     "format": "onnx",
-                    "file": path.name,
+                    **mf.file_entry(path),
                     "status": art["verification"],
-                    "sha256": art["sha256"],
-                    "bytes": path.stat().st_size,
                     "details": {
                         "precision": "int8",
                         "method": method,
@@ -103,7 +98,7 @@ def add_int8_to_manifest(out_dir: Path, reports: list[tuple[str, dict[str, Any]]
                 }
             )
             files.append(path)
-    write_json(manifest_path, manifest)
+    mf.update_entries(out_dir, entries)
     return files
 
 

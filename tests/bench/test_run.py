@@ -18,7 +18,7 @@ from edgekit.bench.config import BenchConfig
 from edgekit.bench.run import picks, resolve_model, run_bench, split_refs
 from edgekit.bench.subjects import BenchRow, read_artifact
 from edgekit.bench.timing import Candidate, LatencyStats
-from edgekit.core.errors import BackendUnavailable, BadInput
+from edgekit.core.errors import BackendUnavailable, BadInput, VerificationFailed
 
 FAST = {"iters": 8, "warmup": 2}
 
@@ -199,7 +199,9 @@ def test_baseline_from_artifacts_alone(tiny_export: dict[str, Any], tmp_path: Pa
     arts = [read_artifact(d / "model.onnx"), read_artifact(d / "model.pt2")]
     baseline = resolve_model(None, arts, None)
     assert baseline.source.startswith("pt2:") and baseline.input_names == ["x"]
-    result = run_bench(None, [d], BenchConfig(**FAST))
+    with pytest.raises(VerificationFailed, match="model.ts is listed in .* but missing"):
+        run_bench(None, [d], BenchConfig(**FAST))  # the copied manifest lists model.ts, which is not there
+    result = run_bench(None, [d / "model.onnx", d / "model.pt2"], BenchConfig(**FAST))
     assert all(r.status == "ok" for r in result.rows)
     assert rows_by(result, name="model.onnx")[0].agreement["max_abs_diff"] < 1e-4
     (d / "model.pt2").unlink()

@@ -54,7 +54,10 @@ def test_export_user_model_then_compare_and_catch_a_perturbed_artifact(user_mode
     bad.mkdir()
     perturb_first_weight(out / "model.onnx", bad / "model.onnx")
     shutil.copy(out / "manifest.json", bad / "manifest.json")
-    fail = invoke("compare", model, bad / "model.onnx", "--junit", spaced_dir / "bad.xml")
+    tampered = invoke("compare", model, bad / "model.onnx")  # the copied manifest's sha256 no longer matches
+    assert tampered.exit_code == 1, tampered.output
+    assert "changed since export" in tampered.stderr and len(tampered.stderr.strip().splitlines()) == 1
+    fail = invoke("compare", model, bad / "model.onnx", "--no-manifest", "--junit", spaced_dir / "bad.xml")
     assert fail.exit_code == 1, fail.output
     assert "FAIL" in fail.output and "mismatch" in fail.stderr
     assert "<failure" in (spaced_dir / "bad.xml").read_text()
@@ -77,7 +80,11 @@ def test_train_then_export_recipe_with_checkpoint(tmp_path):
     out = tmp_path / "out"
     result = invoke("export", "mlp", "--checkpoint", ckpt, "--format", "onnx,pt2", "-o", out)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx", "model.pt2"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "manifest.json",
+        "model.onnx",
+        "model.pt2",
+    ]
 
 
 def test_recipes_lists_every_family():
@@ -105,7 +112,7 @@ def test_recipes_lists_every_family():
     [
         (["export", "missing_model.py:make"], "does not exist"),
         (["export", "cnnn"], "Did you mean 'cnn'"),
-        (["export", "{models}:two_head", "-i", "image:1x3"], "failed on example inputs"),
+        (["export", "{models}:two_head", "-i", "image:1x3"], "required parameter 'meta'"),
         (["export", "{models}:two_head", "-i", "image"], "expected NAME:DIMS"),
         (["export", "{models}:not_a_module", "-i", "x:1"], "expected a torch.nn.Module"),
         (["export", "mlp", "--checkpoint", "{ckpt}"], "does not fit the model"),

@@ -22,8 +22,9 @@ def test_state_dict_under_usual_keys(tmp_path):
 def test_pickle_needing_more_names_trust_checkpoint(tmp_path):
     path = tmp_path / "ckpt.pt"
     torch.save({"state_dict": nn.Linear(3, 2).state_dict(), "extra": Custom()}, path)
-    with pytest.raises(BadInput, match="--trust-checkpoint"):
+    with pytest.raises(BadInput, match="--trust-files") as info:
         read_checkpoint(path)
+    assert "Custom" in str(info.value) and "the Python global" in str(info.value)
     assert "weight" in read_checkpoint(path, trust=True)
 
 
