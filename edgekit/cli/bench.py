@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from edgekit.cli.common import CheckpointOpt, TrustOpt, cli_errors, console, err_console
+from edgekit.cli.common import CheckpointOpt, ModelOptions, cli_errors, console, err_console, model_options
 from edgekit.core.errors import BadInput
 
 BackendOpt = Annotated[
@@ -102,7 +103,9 @@ def show(report: dict[str, Any]) -> None:
 
 
 @cli_errors
+@model_options(model=False)
 def bench(
+    m: ModelOptions,
     targets: Annotated[
         list[str],
         typer.Argument(
@@ -125,8 +128,6 @@ def bench(
         Path | None,
         typer.Option("--data", help=".npz with one array per model input (+ optional labels): top-1 or MSE."),
     ] = None,
-    checkpoint: CheckpointOpt = None,
-    trust_checkpoint: TrustOpt = False,
     precision: Annotated[
         str,
         typer.Option(
@@ -143,7 +144,9 @@ def bench(
     html: HtmlOpt = None,
 ) -> None:
     """Latency (p50/p90/p99, throughput, cold start, load time, memory) and accuracy of every artifact on every
-    backend, with eager PyTorch measured in the same run as the baseline."""
+    backend, with eager PyTorch measured in the same run as the baseline ("eager": the MODEL run by PyTorch; with
+    artifacts only, the .pt2 or TorchScript artifact's program run by torch). --input/--dynamic/--static shape the
+    MODEL as in export. Rows timed while other processes took cores are marked disturbed."""
     from edgekit.bench.report import write_reports
     from edgekit.bench.run import BenchConfig, run_bench, split_refs
 
@@ -163,10 +166,18 @@ def bench(
         precisions=tuple(p.strip() for p in precision.split(",") if p.strip()) or ("fp32",),
     )
     config.validate()
-    model, artifacts = split_refs(targets)
+    ref, artifacts = split_refs(targets)
+    model: Any = ref
+    if ref is not None and m.shapes_given:
+        model = dataclasses.replace(m, model=ref).load()
+    elif ref is None and m.shapes_given:
+        raise BadInput(
+            "--input/--dynamic/--static shape a MODEL, and none was given (only artifacts); add the MODEL the "
+            "artifacts came from, e.g. edgekit bench file.py:factory --input x:1x3x224x224 out/"
+        )
     with progress_bar("benchmarking") as update:
         result = run_bench(
-            model, artifacts, config, checkpoint=checkpoint, trust_checkpoint=trust_checkpoint, progress=update
+            model, artifacts, config, checkpoint=m.checkpoint, trust_checkpoint=m.trust_files, progress=update
         )
     report = result.to_json()
     show(report)

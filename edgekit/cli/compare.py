@@ -6,41 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from edgekit.cli.common import (
-    AtolOpt,
-    CheckpointOpt,
-    DynamicOpt,
-    InputOpt,
-    ModelArg,
-    RtolOpt,
-    SamplesOpt,
-    StaticOpt,
-    TrustOpt,
-    cli_errors,
-    console,
-    err_console,
-    load,
-)
+from edgekit.cli.common import ModelOptions, SamplesOpt, cli_errors, console, model_options, say_warning
 
 
 @cli_errors
+@model_options(tolerances=True)
 def compare(
-    model: ModelArg,
+    m: ModelOptions,
     artifacts: Annotated[
         list[Path],
         typer.Argument(
             metavar="ARTIFACT...", help="Exported files (.ts/.pt, .pt2, .onnx, .engine) or directories holding them."
         ),
     ],
-    checkpoint: CheckpointOpt = None,
-    input: InputOpt = None,
-    dynamic: DynamicOpt = None,
-    static: StaticOpt = False,
-    trust_checkpoint: TrustOpt = False,
-    atol: AtolOpt = None,
-    rtol: RtolOpt = None,
     samples: SamplesOpt = 3,
     backend: Annotated[
         str | None, typer.Option(help="Run every artifact with this backend instead of its format's default.")
@@ -52,16 +31,18 @@ def compare(
     ] = None,
 ) -> None:
     """Verify ARTIFACTs against eager MODEL on fresh random inputs at several sizes per dynamic axis.
-    Exit 1 on any mismatch, 2 on an artifact that does not load."""
+    Exit 1 on any mismatch, on an artifact that fails to run at a verified shape, and when nothing was checked
+    (every output all zeros or within atol of zero: "not checked"); 2 on an artifact that does not load."""
     from edgekit.artifacts.junit import write_junit
     from edgekit.artifacts.verify import verify_artifact
     from edgekit.bench.run import expand
     from edgekit.bench.subjects import artifact_model, read_artifact
     from edgekit.cli.render import verification_table
+    from edgekit.cli.verdict import decide, exit_on
     from edgekit.core.io import write_json
     from edgekit.export.driver import without_axes
 
-    loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
+    loaded = m.load()
     files = expand(artifacts)
     results, skipped = [], []
     for path in files:
@@ -85,32 +66,5 @@ def compare(
     if junit:
         write_junit(junit, results)
     for line in skipped:
-        err_console.print(f"[yellow]skipped:[/] {escape(line)}", soft_wrap=True)
-    for r in results:
-        if r.nondeterministic:
-            err_console.print(
-                f"[yellow]warning:[/] {Path(r.artifact).name}: eager PyTorch is nondeterministic; "
-                f"its outputs were not compared",
-                soft_wrap=True,
-            )
-    bad = [Path(r.artifact).name for r in results if r.status == "FAIL"]
-    if bad:
-        err_console.print(
-            f"[bold red]mismatch:[/] {', '.join(bad)} differ from eager beyond atol={results[0].atol} "
-            f"rtol={results[0].rtol}",
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
-    compared = [r for r in results if r.passed]
-    if not compared:
-        err_console.print(
-            "[bold red]error:[/] no artifact could be compared with eager (see above); a gate that "
-            "compared nothing does not pass",
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
-    not_compared = len(files) - len(compared)
-    console.print(
-        f"[green]{len(compared)} artifacts match eager[/]"
-        + (f"; {not_compared} not compared (see above)" if not_compared else "")
-    )
+        say_warning(line, label="skipped")
+    exit_on(decide(results, gate=True, skipped=len(skipped)))
