@@ -50,12 +50,15 @@ class OutputCheck:
 
 @dataclasses.dataclass
 class ShapeCheck:
-    """All outputs at one set of input shapes; ``error`` is set when the artifact failed to run there."""
+    """All outputs at one set of input shapes; ``error`` is set when the artifact failed to run there, ``kind``
+    says how: ``run`` (it raised at these shapes), ``inputs`` (it takes other input names than the model),
+    ``outputs`` (it returned another number of outputs than eager)."""
 
     label: str
     shapes: dict[str, list[int]]
     outputs: list[OutputCheck]
     error: str | None = None
+    kind: str = "run"
 
     @property
     def passed(self) -> bool:
@@ -274,6 +277,11 @@ def verify_runner(
     )
     result = Verification(artifact, fmt, runner.backend, atol, rtol, [], details=dict(runner.details))
     result.min_cosine = tol.min_cosine
+    names = _input_names(runner)
+    if names is not None and sorted(names) != sorted(model.input_names):
+        why = f"takes inputs {names}, the model {model.input_names}"
+        result.checks.append(ShapeCheck("example", {}, [], why, kind="inputs"))
+        return result
     for i, sizes in enumerate(shape_plan(model.inputs)):
         for s in range(samples):
             feed = random_inputs(model.inputs, sizes, seed + 97 * i + s)
@@ -282,6 +290,14 @@ def verify_runner(
             label = _label(sizes) + (f"#{s + 1}" if samples > 1 else "")
             result.checks.append(_check_shape(model, runner, feed, label, judge))
     return result
+
+
+def _input_names(runner: Runner) -> list[str] | None:
+    """The input names the loaded artifact declares, or None when it does not know them."""
+    try:
+        return [str(n) for n in runner.input_names()]
+    except Exception:  # a runner that cannot say: its infer() checks the names
+        return None
 
 
 def _check_shape(
@@ -307,6 +323,7 @@ def _check_shape(
             shapes,
             [],
             f"returned {len(got_list)} outputs at input shapes {shapes}, eager {len(ref)} ({', '.join(ref)})",
+            kind="outputs",
         )
     return ShapeCheck(label, shapes, [judge(name, g, ref[name]) for name, g in zip(ref, got_list, strict=True)])
 

@@ -9,7 +9,7 @@ import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -41,19 +41,29 @@ def say_warning(message: str, label: str = "warning") -> None:
     err_console.print(f"[yellow]{label}:[/] {escape(message)}", soft_wrap=True, emoji=False)
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def plan_outputs(*paths: Path) -> None:
-    """Declare files this command means to write, so that Ctrl-C can say which of them were not written."""
-    STATE["planned"] = list(paths)
+    """Declare files this command means to write, so that Ctrl-C can say which of them were written (new or
+    changed since this call) and which were not."""
+    STATE["planned"] = [(p, _stamp(p)) for p in paths]
 
 
-def interrupted_line(written: list[Path], planned: list[Path]) -> str:
+def interrupted_line(written: list[Path], planned: list[tuple[Path, Any]]) -> str:
     """The one line Ctrl-C prints: what was written (complete files), what was not, and that no partial file is
     left (every artifact is written to a temporary name and renamed when complete)."""
-    done = {p.resolve() for p in written}
-    wrote = ", ".join(str(p) for p in written) or "nothing"
-    missing = [str(p) for p in planned if p.resolve() not in done]
-    rest = f"not written: {', '.join(missing)}" if missing else "nothing else was written"
-    return f"interrupted (Ctrl-C): wrote {wrote}; {rest}; no partial file is left (rerun the command to finish)"
+    done = list(dict.fromkeys([*written, *(p for p, before in planned if _stamp(p) not in (None, before))]))
+    resolved = {p.resolve() for p in done}
+    missing = [str(p) for p, _ in planned if p.resolve() not in resolved]
+    wrote = ", ".join(str(p) for p in done) or "nothing"
+    rest = f"not written: {', '.join(missing)}" if missing else "nothing else was planned"
+    return f"Ctrl-C: wrote {wrote}; {rest}; no partial file is left (rerun the command to finish)"
 
 
 def _report_unexpected(exc: Exception) -> int:
@@ -107,16 +117,33 @@ except ImportError:  # pragma: no cover
     import click.exceptions as _click_exc  # type: ignore[no-redef]
 
 
-def usage_line(exc: Exception) -> str:
+def usage_line(exc: Exception, args: Sequence[str] = ()) -> str:
     """One line for a parameter error Typer found before the command ran (``--samples 0``, an unknown
-    ``--method``, a missing argument): click's own message names the option, what it got and what it expected."""
+    ``--method``, a missing argument): click's message names the option and what it expected; the value given
+    (from ``args``, the command line) is added when the message does not show it."""
     ctx = getattr(exc, "ctx", None)
     where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
     text = " ".join(exc.format_message().split()).rstrip(".")  # type: ignore[attr-defined]
+    got = _given(getattr(exc, "param", None), args)
+    if got is not None and repr(got) not in text and f"'{got}'" not in text:
+        text += f", got {got!r}"
     return f"{text}{where}"
 
 
-def run_app(call: Callable[[], Any]) -> int:
+def _given(param: Any, args: Sequence[str]) -> str | None:
+    """The value the command line gave ``param`` (an option), or None."""
+    for name in getattr(param, "opts", None) or ():
+        if not name.startswith("-"):
+            continue
+        for i, a in enumerate(args):
+            if a == name and i + 1 < len(args):
+                return args[i + 1]
+            if a.startswith(name + "="):
+                return a[len(name) + 1 :]
+    return None
+
+
+def run_app(call: Callable[[], Any], args: Sequence[str] = ()) -> int:
     """Run a Typer/click ``main(standalone_mode=False)`` call and return the exit code, printing one line for a
     parameter error (exit 2) or an interrupt outside a command (exit 130) instead of Typer's usage panel."""
     try:
@@ -126,7 +153,7 @@ def run_app(call: Callable[[], Any]) -> int:
             err_console.print(exc.format_message(), markup=False, highlight=False)
         return 2
     except _click_exc.ClickException as exc:
-        say_error(usage_line(exc))
+        say_error(usage_line(exc, args))
         return 2 if isinstance(exc, _click_exc.UsageError) else int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         say_error("interrupted (Ctrl-C) before the command started; nothing was written", label="interrupted")
@@ -147,7 +174,8 @@ class EdgekitGroup(TyperGroup):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        sys.exit(run_app(lambda: super(EdgekitGroup, self).main(args, prog_name, complete_var, False, **extra)))
+        given = list(sys.argv[1:] if args is None else args)
+        sys.exit(run_app(lambda: super(EdgekitGroup, self).main(args, prog_name, complete_var, False, **extra), given))
 
 
 def fail(exit_code: int, message: str) -> None:

@@ -46,6 +46,25 @@ def _not_checked_why(v: Any) -> str:
     return "; ".join(notes[:2])
 
 
+def _error_line(v: Any) -> str:
+    """The line for an artifact that could not be compared at some shape, by what went wrong."""
+    c = next(c for c in v.checks if c.error)
+    if c.kind == "inputs":
+        return (
+            f"{_name(v)} {c.error}: it was not exported from this model (or with other --input names); compare it "
+            f"with the MODEL it came from"
+        )
+    if c.kind == "outputs":
+        return (
+            f"{_name(v)} {c.error}: it was exported from another model, or the model's number of outputs depends "
+            f"on its input; compare it with the MODEL it came from"
+        )
+    return (
+        f"{_name(v)}: error at shape {c.label}, the artifact {c.error}; it does not accept that size (its "
+        f"exporter fixed the axis or bounded its size): export with --static, or without that axis's --dynamic mark"
+    )
+
+
 def verdict_warnings(verifications: Sequence[Any]) -> list[str]:
     """Warnings for verdicts that are not failures: nondeterministic eager, outputs not checked."""
     out = []
@@ -84,14 +103,7 @@ def decide(
         return Decision(int(getattr(exc, "exit_code", 4)), f"{what}: {exc}", warnings)
     broken = [v for v in verifications if v.status == "error"]
     if broken:
-        first = broken[0].errors()[0]
-        return Decision(
-            1,
-            f"{_name(broken[0])} failed to run at a verified shape ({first}): the artifact does not accept that "
-            f"shape (an axis its exporter fixed?); export with --static or without that --dynamic mark, or check "
-            f"the artifact was exported from this model",
-            warnings,
-        )
+        return Decision(1, _error_line(broken[0]), warnings)
     failed = [v for v in verifications if v.status == "FAIL"]
     if failed:
         v = failed[0]
