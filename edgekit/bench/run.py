@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.bench import subjects as subj
+from edgekit.bench.host import CpuSpan
 from edgekit.bench.subjects import Artifact, BenchRow, Subject
 from edgekit.bench.timing import Candidate, LatencyStats, time_interleaved
 from edgekit.core.errors import BadInput
@@ -383,8 +384,12 @@ def run_bench(
         "timed_call": "Runner.timed_call (ONNX Runtime CPU: session.run(None, feed))",
         "busy_cores_start": busy_start,
     }
+    baseline = eager_meaning(eager, given=model is not None)
+    if baseline != EAGER_MODEL:
+        notes.append(f"'eager' (the baseline of 'vs eager') is {baseline}")
     model_info = {
         "source": eager.source,
+        "eager": baseline,
         "recipe": eager.recipe.name if eager.recipe else (recipe.name if recipe else None),
         "inputs": [s.to_json() for s in eager.inputs],
         "outputs": list(eager.outputs),
@@ -400,6 +405,21 @@ def run_bench(
         else {"source": "disabled"}
     )
     return BenchResult(host_info(), settings, model_info, evaluation, rows, picks(rows), notes=notes)
+
+
+EAGER_MODEL = "the MODEL run by PyTorch (nn.Module, eager mode)"
+
+
+def eager_meaning(eager: LoadedModel, given: bool) -> str:
+    """What the ``eager`` rows measure: the MODEL given, or (artifacts only) a saved program run by torch."""
+    kind, _, path = eager.source.partition(":")
+    if given or kind not in ("pt2", "torchscript"):
+        return EAGER_MODEL
+    what = "ExportedProgram" if kind == "pt2" else "TorchScript module"
+    return (
+        f"the {what} {Path(path).name} run by torch (no MODEL was given, so not the original nn.Module); give the "
+        f"MODEL to measure against it"
+    )
 
 
 UNSTABLE = 3.0
@@ -421,6 +441,14 @@ def stability_notes(rows: Sequence[BenchRow], busy: float | None, threads: int) 
         notes.append(
             f"other processes kept {busy:.1f} of {cores} cores busy when the run started ({threads} "
             f"threads used here): latencies are inflated, PyTorch's most"
+        )
+    disturbed = [f"{r.name} [{r.backend}] b{r.batch}" for r in rows if r.disturbed]
+    if disturbed:
+        worst = max(float(r.details.get("other_cores", 0.0)) for r in rows if r.disturbed)
+        notes.append(
+            f"disturbed: other processes took up to {worst:.1f} of {cores} cores while {', '.join(disturbed)} "
+            f"{'was' if len(disturbed) == 1 else 'were'} timed ({threads} threads used here): those latencies are "
+            f"inflated; rerun on a quiet machine or with fewer --threads"
         )
     if unstable:
         notes.append(
@@ -467,11 +495,15 @@ def _time_all(
             report(f"timing batch {_batch} ({_n} candidates)", _base + 0.8 * frac / nb)
 
         tick(0.0)
-        samples = _measure(cands, config, tick)
+        load = [CpuSpan() for _ in cands]
+        samples = _measure(cands, config, tick, load)
         timed = {id(s): x for (s, kind), x in zip(owner, samples, strict=True) if kind == "timed"}
+        load_of = {id(s): x for (s, kind), x in zip(owner, load, strict=True) if kind == "timed"}
         bare_of = {id(s): x for (s, kind), x in zip(owner, samples, strict=True) if kind == "bare"}
         for s in subjects:
             row = s.row(batch, timed.get(id(s)))
+            if id(s) in load_of:
+                mark_disturbed(row, load_of[id(s)], config.thread_count)
             if id(s) in bare_of:
                 stats = LatencyStats.from_ns(bare_of[id(s)])
                 row.details["bare_loop"] = {"p50_ms": stats.p50, "mean_ms": stats.mean, "count": stats.count}
@@ -479,19 +511,48 @@ def _time_all(
     return rows
 
 
-def _measure(cands: list[Candidate], config: BenchConfig, tick: Callable[[float], None]) -> list[Any]:
+def _measure(
+    cands: list[Candidate], config: BenchConfig, tick: Callable[[float], None], load: list[CpuSpan]
+) -> list[Any]:
+    """Time ``cands`` as ``config`` says; ``load`` (one span per candidate) receives the CPU use of other processes
+    during each candidate's timed blocks."""
     if not cands:
         return []
     budget = config.budget
     if config.interleave:
         if "seconds" in budget:
-            return time_interleaved(cands, seconds=budget["seconds"] * len(cands), warmup=config.warmup, tick=tick)
-        return time_interleaved(cands, iters=budget["iters"], warmup=config.warmup, tick=tick)
+            return time_interleaved(
+                cands, seconds=budget["seconds"] * len(cands), warmup=config.warmup, tick=tick, load=load
+            )
+        return time_interleaved(cands, iters=budget["iters"], warmup=config.warmup, tick=tick, load=load)
     out = []
     for i, c in enumerate(cands):
-        out.append(time_interleaved([c], warmup=config.warmup, **budget))
+        out.append(time_interleaved([c], warmup=config.warmup, load=[load[i]], **budget))
         tick((i + 1) / len(cands))
     return [x[0] for x in out]
+
+
+DISTURBED_MARGIN = 0.25
+"""Cores other processes may keep busy on average, beyond those this run leaves free, before a row is disturbed
+(measured here: one busy process beside a 2-thread torch run stalls its pool for ~55 ms on a fraction of calls)."""
+
+
+def disturbed_limit(threads: int) -> float:
+    """The average number of cores other processes may take during a row's timed blocks: the cores this run leaves
+    free (cores - threads) plus :data:`DISTURBED_MARGIN`."""
+    return max((os.cpu_count() or 1) - threads, 0) + DISTURBED_MARGIN
+
+
+def mark_disturbed(row: BenchRow, load: CpuSpan, threads: int) -> None:
+    """Record in ``row`` the cores other processes took during its timed blocks (``details["other_cores"]``) and
+    set ``row.disturbed`` when they exceed :func:`disturbed_limit`."""
+    other = load.other_cores
+    if other is None:
+        return
+    row.details["other_cores"] = round(other, 2)
+    row.details["load_blocks"] = load.blocks
+    if other > disturbed_limit(threads):
+        row.disturbed = True
 
 
 def _speedups(rows: list[BenchRow]) -> None:
@@ -520,6 +581,13 @@ def picks(rows: Sequence[BenchRow]) -> list[dict[str, Any]]:
         choices = [_choice(Choice, r) for r in here]
         decision = choose(choices)
         chosen = here[next(i for i, c in enumerate(choices) if c is decision.chosen)]
+        shaky = [r for r in {id(chosen): chosen, id(eager[0]): eager[0]}.values() if r.disturbed]
+        explanation = decision.explanation
+        if shaky:
+            explanation += (
+                f"; this choice rests on disturbed rows ({', '.join(f'{r.name} [{r.backend}]' for r in shaky)}: "
+                f"other processes took cores while they were timed), rerun on a quiet machine before deploying on it"
+            )
         out.append(
             {
                 "batch": batch,
@@ -529,7 +597,8 @@ def picks(rows: Sequence[BenchRow]) -> list[dict[str, Any]]:
                 "precision": chosen.precision,
                 "p50_ms": chosen.latency.p50 if chosen.latency else None,
                 "speedup": chosen.speedup,
-                "explanation": decision.explanation,
+                "explanation": explanation,
+                "disturbed": bool(shaky),
                 "candidates": [
                     {"row": r.id, "status": a.status, "why": a.why}
                     for r, a in zip(here, decision.candidates, strict=True)
