@@ -413,13 +413,10 @@ EAGER_MODEL = "the MODEL run by PyTorch (nn.Module, eager mode)"
 def eager_meaning(eager: LoadedModel, given: bool) -> str:
     """What the ``eager`` rows measure: the MODEL given, or (artifacts only) a saved program run by torch."""
     kind, _, path = eager.source.partition(":")
-    if given or kind not in ("pt2", "torchscript"):
+    if kind not in ("pt2", "torchscript"):
         return EAGER_MODEL
-    what = "ExportedProgram" if kind == "pt2" else "TorchScript module"
-    return (
-        f"the {what} {Path(path).name} run by torch (no MODEL was given, so not the original nn.Module); give the "
-        f"MODEL to measure against it"
-    )
+    what = f"the {'ExportedProgram' if kind == 'pt2' else 'TorchScript module'} {Path(path).name} run by torch"
+    return what if given else f"{what}, not the original nn.Module (no MODEL was given); give the MODEL to compare"
 
 
 UNSTABLE = 3.0

@@ -168,13 +168,8 @@ def bench(
     config.validate()
     ref, artifacts = split_refs(targets)
     model: Any = ref
-    if ref is not None and m.shapes_given:
-        model = dataclasses.replace(m, model=ref).load()
-    elif ref is None and m.shapes_given:
-        raise BadInput(
-            "--input/--dynamic/--static shape a MODEL, and none was given (only artifacts); add the MODEL the "
-            "artifacts came from, e.g. edgekit bench file.py:factory --input x:1x3x224x224 out/"
-        )
+    if m.shapes_given:
+        model = dataclasses.replace(m, model=ref or _saved_baseline(artifacts)).load()
     with progress_bar("benchmarking") as update:
         result = run_bench(
             model, artifacts, config, checkpoint=m.checkpoint, trust_checkpoint=m.trust_files, progress=update
@@ -183,6 +178,25 @@ def bench(
     show(report)
     for path in write_reports(report, json_path=json_path, markdown_path=markdown, html_path=html):
         console.print(f"wrote {path}")
+
+
+def _saved_baseline(artifacts: list[Path]) -> str:
+    """The .pt2 (else TorchScript) artifact that --input shapes when bench is given artifacts only.
+
+    Raises:
+        BadInput: none among the artifacts.
+    """
+    from edgekit.bench.run import expand
+
+    files = expand(artifacts) if artifacts else []
+    for suffix in (".pt2", ".ts", ".pt"):
+        for f in files:
+            if f.suffix.lower() == suffix:
+                return str(f)
+    raise BadInput(
+        "--input/--dynamic/--static shape the eager baseline, and there is none to shape: give the MODEL the "
+        "artifacts came from (e.g. edgekit bench file.py:factory --input x:1x3x224x224 out/) or a .pt2 artifact"
+    )
 
 
 @cli_errors
