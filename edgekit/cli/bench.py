@@ -177,7 +177,7 @@ def bench(
     report = result.to_json()
     show(report)
     for path in write_reports(report, json_path=json_path, markdown_path=markdown, html_path=html):
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}", soft_wrap=True)
 
 
 def _saved_baseline(artifacts: list[Path]) -> str:
@@ -213,7 +213,7 @@ def doctor(
         console.print(table)
     if json_path is not None:
         write_json(json_path, report)
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {escape(str(json_path))}", soft_wrap=True)
 
 
 @cli_errors
@@ -246,20 +246,11 @@ def pipeline(
         )
     show(result.report)
     for path in result.reports:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}", soft_wrap=True)
     console.print(f"pipeline finished in {time.perf_counter() - start:.0f} s")
-    errors = [r for r in result.exports if r.error is not None]
-    if errors:  # a format that is available here failed to export: the job did not do what it promised
-        err_console.print(
-            f"[bold red]error:[/] {escape(f'export {errors[0].format}: {errors[0].error}')}", soft_wrap=True
-        )
-        raise typer.Exit(errors[0].error.exit_code)  # type: ignore[union-attr]
-    failed = result.failed_verifications
-    if failed:
-        manifest = result.out_dir / "artifacts" / "manifest.json"
-        err_console.print(
-            f"[bold red]error:[/] verification failed for {', '.join(failed)}: outputs differ from "
-            f"eager beyond the recipe's tolerances (see {manifest})",
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
+    # the same exit decision as export: a format available here that failed to export, an artifact that fails to
+    # run at a shape or differs from eager
+    from edgekit.cli.verdict import decide, exit_on
+
+    errors = [(f"export {r.format}", r.error) for r in result.exports if r.error is not None]
+    exit_on(decide([r.verification for r in result.exports if r.verification is not None], errors=errors))
