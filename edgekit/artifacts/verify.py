@@ -1,5 +1,13 @@
 """Verification: run an artifact on fresh random inputs at the example shape and at two other sizes along every
-dynamic axis, and compare every output with eager PyTorch (max abs / max rel diff, cosine, pass or fail).
+dynamic axis, and compare every output with eager PyTorch (max abs / max rel diff, cosine, SNR).
+
+A verdict cannot pass on nothing: an output passes only when it is within ``atol + rtol*|eager|`` (``atol`` capped
+at ``10*rtol`` of the output's own scale) *and* its cosine with eager reaches the precision's ``min_cosine``
+(:data:`edgekit.backends.precision.TOLERANCES`); an output whose eager reference is empty, all zeros or within
+``atol`` of zero everywhere is "not checked" (random inputs cannot tell a right file from zeros there), and an
+artifact whose every output is not checked is "not checked", never "pass". An artifact that fails to run at a shape
+is an "error" at that shape, not a difference; one that takes other input names or returns another number of
+outputs says so.
 
 Every output of every shape is reported (after Optimum's validator), not just the first failure. A model whose
 eager output changes between two identical runs is reported as nondeterministic rather than as a broken export.
