@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from edgekit.cli.common import CheckpointOpt, ModelOptions, cli_errors, console, err_console, model_options
+from edgekit.cli.common import (
+    CheckpointOpt,
+    ModelOptions,
+    cli_errors,
+    console,
+    err_console,
+    model_options,
+    plan_outputs,
+)
 from edgekit.core.errors import BadInput
 
 BackendOpt = Annotated[
@@ -167,6 +175,7 @@ def bench(
     )
     config.validate()
     ref, artifacts = split_refs(targets)
+    plan_outputs(*(p for p in (json_path, markdown, html) if p is not None))
     model: Any = ref
     if m.shapes_given:
         model = dataclasses.replace(m, model=ref or _saved_baseline(artifacts)).load()

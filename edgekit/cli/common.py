@@ -62,7 +62,10 @@ def interrupted_line(written: list[Path], planned: list[tuple[Path, Any]]) -> st
     resolved = {p.resolve() for p in done}
     missing = [str(p) for p, _ in planned if p.resolve() not in resolved]
     wrote = ", ".join(str(p) for p in done) or "nothing"
-    rest = f"not written: {', '.join(missing)}" if missing else "nothing else was planned"
+    if missing:
+        rest = f"not written: {', '.join(missing)}"
+    else:
+        rest = "nothing else was written" if planned else "the rest of this command's output was not written"
     return f"Ctrl-C: wrote {wrote}; {rest}; no partial file is left (rerun the command to finish)"
 
 
@@ -246,6 +249,19 @@ class ModelOptions:
     rtol: float | None = None
 
     @property
+    def ref(self) -> str:
+        """The MODEL reference.
+
+        Raises:
+            BadInput: none was given.
+        """
+        from edgekit.core.errors import BadInput
+
+        if self.model is None:
+            raise BadInput("no MODEL given; expected a recipe, file.py:factory or a .pt2/.ts file")
+        return self.model
+
+    @property
     def shapes_given(self) -> bool:
         """True when --input, --dynamic or --static was given."""
         return bool(self.inputs or self.dynamic or self.static)
@@ -256,13 +272,10 @@ class ModelOptions:
         Raises:
             BadInput: no MODEL, or anything :func:`edgekit.intake.load.load_model` refuses.
         """
-        from edgekit.core.errors import BadInput
         from edgekit.intake.load import load_model
 
-        if self.model is None:
-            raise BadInput("no MODEL given; expected a recipe, file.py:factory or a .pt2/.ts file")
         return load_model(
-            self.model,
+            self.ref,
             checkpoint=self.checkpoint,
             inputs=self.inputs,
             dynamic=self.dynamic,

@@ -77,7 +77,7 @@ def qat(
 
     with console.status("quantization-aware training"):
         report = run_qat(
-            m.model,
+            m.ref,
             output,
             recipe_ref=recipe,
             checkpoint=m.checkpoint,
@@ -119,7 +119,7 @@ def quantize(
 
     with console.status(f"calibrating ({method.value}, {calibrate} batches)"):
         report = run_ptq(
-            m.model,
+            m.ref,
             output,
             calibrate_batches=calibrate,
             method=method.value,

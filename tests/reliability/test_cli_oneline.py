@@ -195,3 +195,25 @@ def test_ctrl_c_says_what_was_written_and_what_was_not(models: Path, tmp_path: P
     assert line.startswith("interrupted:") and "model.onnx" in line.split("not written")[0], line
     assert "not written" in line and "manifest.json" in line.split("not written")[1] and "model.ts" in line
     assert sorted(p.name for p in out.iterdir()) == ["model.onnx"]  # no .partial file, no half manifest
+
+
+def test_ctrl_c_through_clirunner_is_one_line_exit_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    import edgekit.export.driver as driver
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(driver, "export_all", interrupted)
+    result = runner.invoke(app, ["export", "mlp", "-f", "onnx", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 130, result.output
+    (line,) = lines(result.stderr)
+    assert line.startswith("interrupted: Ctrl-C: wrote nothing; not written:") and "model.onnx" in line
+
+
+def test_library_loggers_are_restored_after_a_command():
+    import logging
+
+    before = logging.getLogger("torch").level
+    assert runner.invoke(app, ["export", "cnn", "--samples", "0"]).exit_code == 2
+    assert runner.invoke(app, ["recipes"]).exit_code == 0
+    assert logging.getLogger("torch").level == before
