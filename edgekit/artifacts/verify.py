@@ -28,7 +28,10 @@ from edgekit.core.model import LoadedModel
 from edgekit.core.spec import random_inputs, shape_plan
 
 NOT_CHECKED = "not checked"
-NOT_CHECKED_FIX = "feed real inputs (--data) or load trained weights (--checkpoint) so that the outputs carry signal"
+NOT_CHECKED_FIX = (
+    "load trained weights (--checkpoint) so that the outputs carry signal, or measure agreement on real inputs "
+    "(edgekit bench MODEL ARTIFACT --data FILE.npz)"
+)
 
 
 @dataclasses.dataclass

@@ -42,7 +42,12 @@ def _worst_output(v: Any) -> str:
 
 
 def _not_checked_why(v: Any) -> str:
-    notes = sorted({o.note for c in v.checks for o in c.outputs if o.status == NOT_CHECKED and o.note})
+    """Why outputs were not checked, once per reason (the largest peak for "within atol of zero")."""
+    unchecked = [o for c in v.checks for o in c.outputs if o.status == NOT_CHECKED]
+    small = [o.scale for o in unchecked if o.note.startswith("eager output peaks")]
+    notes = sorted({o.note for o in unchecked if o.note and not o.note.startswith("eager output peaks")})
+    if small:
+        notes.insert(0, f"eager output peaks at {max(small):.2g}, within atol {v.atol:g} of zero")
     return "; ".join(notes[:2])
 
 
@@ -108,19 +113,29 @@ def decide(
     if failed:
         v = failed[0]
         also = f" (and {', '.join(_name(x) for x in failed[1:])})" if len(failed) > 1 else ""
+        worst = _worst_output(v)
+        fix = (
+            "its outputs point elsewhere than eager's, which no tolerance explains: check that it was exported from "
+            "this MODEL and --checkpoint (other weights, another seed?)"
+            if "(cosine" in worst
+            else "loosen --atol/--rtol only if the difference is expected"
+        )
         return Decision(
             1,
-            f"{_name(v)}{also} differs from eager: {_worst_output(v)}; expected |diff| <= atol {v.atol:g} + rtol "
-            f"{v.rtol:g}*|eager| and cosine >= {v.min_cosine}; loosen --atol/--rtol only if the difference is "
-            f"expected",
+            f"{_name(v)}{also} differs from eager: {worst}; expected |diff| <= atol {v.atol:g} + rtol "
+            f"{v.rtol:g}*|eager| and cosine >= {v.min_cosine}; {fix}",
             warnings,
             "mismatch",
         )
     checked = [v for v in verifications if v.status == "pass"]
     if gate and not checked:
         what = "no artifact was verified"
-        if any(v.status == NOT_CHECKED for v in verifications):
-            what = f"checked nothing: every output of {', '.join(_name(v) for v in verifications)} was not checked"
+        unchecked = [v for v in verifications if v.status == NOT_CHECKED]
+        if unchecked:
+            why = _not_checked_why(unchecked[0])
+            what = f"checked nothing: every output of {', '.join(_name(v) for v in verifications)} was not checked" + (
+                f" ({why})" if why else ""
+            )
         return Decision(1, f"{what}; a gate that compared nothing does not pass: {NOT_CHECKED_FIX}", warnings)
     if not gate:
         return Decision(0, "", warnings)
