@@ -87,7 +87,7 @@ def progress_bar(label: str) -> Iterator[Callable[[str, float], None]]:
     last = [0.0]
 
     def update(stage: str, fraction: float) -> None:
-        bar.update(task, completed=fraction, stage=stage)
+        bar.update(task, completed=fraction, stage=escape(stage))  # artifact names are not markup
         now = time.perf_counter()
         if now - last[0] > 0.25 or fraction >= 1.0:
             last[0] = now

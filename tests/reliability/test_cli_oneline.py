@@ -217,3 +217,14 @@ def test_library_loggers_are_restored_after_a_command():
     assert runner.invoke(app, ["export", "cnn", "--samples", "0"]).exit_code == 2
     assert runner.invoke(app, ["recipes"]).exit_code == 0
     assert logging.getLogger("torch").level == before
+
+
+def test_bracket_in_an_artifact_name_survives_bench(models: Path, tmp_path: Path):
+    out = tmp_path / "o[x]"
+    assert runner.invoke(app, ["export", f"{models}:plain", "-i", "x:1x4", "-f", "onnx", "-o", str(out)]).exit_code == 0
+    odd = tmp_path / "b[x]" / "m[bold].onnx"  # a bare file, away from its manifest
+    odd.parent.mkdir()
+    odd.write_bytes((out / "model.onnx").read_bytes())
+    result = runner.invoke(app, ["bench", f"{models}:plain", str(odd), "-i", "x:1x4", "--iters", "20"])
+    assert result.exit_code == 0, result.output
+    assert "m[bold].onnx" in result.stdout
