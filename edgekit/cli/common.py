@@ -336,3 +336,19 @@ def model_options(*, model: bool = True, tolerances: bool = False) -> Callable[[
 def _is_argument(p: inspect.Parameter) -> bool:
     meta = getattr(p.annotation, "__metadata__", ())
     return any(type(x).__name__ == "ArgumentInfo" for x in meta)
+
+
+def load(
+    model: str,
+    checkpoint: Path | None,
+    inputs: list[str] | None,
+    dynamic: list[str] | None,
+    static: bool,
+    trust: bool,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> Any:
+    """The :class:`~edgekit.core.model.LoadedModel` for the individual options (the signature commands used before
+    :func:`model_options`; new code takes a :class:`ModelOptions` and calls its ``load``)."""
+    options = ModelOptions(model, checkpoint, tuple(inputs or ()), tuple(dynamic or ()), static, trust, atol, rtol)
+    return options.load()
