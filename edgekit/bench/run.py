@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgekit.artifacts.formats import suffixes
 from edgekit.bench import subjects as subj
-from edgekit.bench.host import CpuSpan
+from edgekit.bench.host import CpuSpan, mark_disturbed
 from edgekit.bench.subjects import Artifact, BenchRow, Subject
 from edgekit.bench.timing import Candidate, LatencyStats, time_interleaved
 from edgekit.core.errors import BadInput
@@ -530,29 +530,6 @@ def _measure(
         out.append(time_interleaved([c], warmup=config.warmup, load=[load[i]], **budget))
         tick((i + 1) / len(cands))
     return [x[0] for x in out]
-
-
-DISTURBED_MARGIN = 0.25
-"""Cores other processes may keep busy on average, beyond those this run leaves free, before a row is disturbed
-(measured here: one busy process beside a 2-thread torch run stalls its pool for ~55 ms on a fraction of calls)."""
-
-
-def disturbed_limit(threads: int) -> float:
-    """The average number of cores other processes may take during a row's timed blocks: the cores this run leaves
-    free (cores - threads) plus :data:`DISTURBED_MARGIN`."""
-    return max((os.cpu_count() or 1) - threads, 0) + DISTURBED_MARGIN
-
-
-def mark_disturbed(row: BenchRow, load: CpuSpan, threads: int) -> None:
-    """Record in ``row`` the cores other processes took during its timed blocks (``details["other_cores"]``) and
-    set ``row.disturbed`` when they exceed :func:`disturbed_limit`."""
-    other = load.other_cores
-    if other is None:
-        return
-    row.details["other_cores"] = round(other, 2)
-    row.details["load_blocks"] = load.blocks
-    if other > disturbed_limit(threads):
-        row.disturbed = True
 
 
 def _speedups(rows: list[BenchRow]) -> None:
