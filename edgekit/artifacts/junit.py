@@ -11,7 +11,8 @@ from edgekit.core.io import write_text
 
 
 def junit_xml(verifications: Sequence[Any], suite: str = "edgekit.compare") -> str:
-    """One ``testcase`` per (artifact, shape); a ``failure`` lists every failing output with its differences."""
+    """One ``testcase`` per (artifact, shape); a ``failure`` lists every failing output with its differences; a
+    shape whose every output was "not checked" (all zeros, empty, within atol of zero) is ``skipped``, never passed."""
     cases = []
     for v in verifications:
         for c in v.checks:
@@ -20,8 +21,9 @@ def junit_xml(verifications: Sequence[Any], suite: str = "edgekit.compare") -> s
                 f"{o.name}: max_abs={o.max_abs:.3g} max_rel={o.max_rel:.3g} cosine={o.cosine:.6f} "
                 f"(atol={v.atol}, rtol={v.rtol}) {o.note}".rstrip()
                 for o in c.outputs
-                if not o.passed
+                if o.status == "FAIL"
             ]
+            unchecked = [f"{o.name}: {o.note}" for o in c.outputs if o.status == "not checked"]
             if c.error:
                 lines.insert(0, c.error)
             if v.nondeterministic:
@@ -29,6 +31,8 @@ def junit_xml(verifications: Sequence[Any], suite: str = "edgekit.compare") -> s
             elif lines:
                 failure = ET.SubElement(case, "failure", message=lines[0][:200], type="mismatch")
                 failure.text = "\n".join(lines)
+            elif unchecked and len(unchecked) == len(c.outputs):
+                ET.SubElement(case, "skipped", message=("not checked: " + "; ".join(unchecked))[:200])
             cases.append(case)
     root = ET.Element(
         "testsuite",

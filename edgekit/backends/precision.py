@@ -14,8 +14,8 @@ bf16       5e-2    5e-2    7-bit mantissa (eps 7.8e-3): 8x coarser than fp16
 int8       1e-1    1e-1    quantization steps of ~1/127 of each tensor's range; judge with cosine too
 =========  ======  ======  ==========================================================================
 
-``min_cosine`` is the cosine similarity (flattened output vs eager) below which an output is suspect even when a
-loose elementwise check passes; reports show it, :func:`edgekit.artifacts.verify.compare_arrays` computes it.
+``min_cosine`` is the cosine similarity (flattened output vs eager) below which an output fails even when a loose
+elementwise check passes: :func:`edgekit.artifacts.verify.verify_runner` enforces it for every output.
 These numbers are engineering choices from the formats' machine epsilons, not measurements on this project's
 models on a GPU: no GPU was available when they were written.
 

@@ -74,8 +74,16 @@ def speedup_text(row: dict[str, Any]) -> str:
 
 
 def status_of(row: dict[str, Any]) -> str:
-    """``ok``, or the status with its reason."""
-    return row["status"] if row["status"] == "ok" else f"{row['status']}: {row.get('reason', '')}"
+    """``ok``, or the status with its reason; ``, disturbed (...)`` when other processes took cores while the row
+    was timed."""
+    text = row["status"] if row["status"] == "ok" else f"{row['status']}: {row.get('reason', '')}"
+    return text + (f", {disturbed_text(row)}" if row.get("disturbed") else "")
+
+
+def disturbed_text(row: dict[str, Any]) -> str:
+    """``disturbed (1.0 cores taken)``: the mark of a row timed while other processes took cores."""
+    other = (row.get("details") or {}).get("other_cores")
+    return "disturbed" + (f" ({other:.1f} cores taken)" if isinstance(other, (int, float)) else "")
 
 
 def size_mb(row: dict[str, Any]) -> str:
@@ -93,9 +101,10 @@ def summary_lines(report: Report) -> list[str]:
             continue
         prec = f"/{p['precision']}" if p.get("precision", "fp32") != "fp32" else ""
         speed = f", {p['speedup']:.2f}x eager" if p.get("speedup") else ""
+        shaky = " (disturbed rows: other processes took cores while they were timed; rerun on a quiet machine)"
         lines.append(
             f"batch {p['batch']}: fastest verified is {p['name']} on {p['backend']}{prec} "
-            f"({fmt_ms(p['p50_ms'])} ms p50{speed})"
+            f"({fmt_ms(p['p50_ms'])} ms p50{speed})" + (shaky if p.get("disturbed") else "")
         )
     if report.get("settings", {}).get("backend") == "auto":
         first = report["settings"]["batches"][0]

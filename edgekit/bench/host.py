@@ -6,11 +6,21 @@ machine, without its load at the time).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgekit.bench.subjects import BenchRow
+
+CpuReading = tuple[float, float, float]
+"""(wall seconds, CPU seconds busy on the whole machine, CPU seconds used by this process) at one moment."""
+
+_PROCESS: Any = None
 
 
 def cpu_model() -> str:
@@ -38,6 +48,76 @@ def busy_cores(interval: float = 0.25) -> float:
     import psutil
 
     return round(float(psutil.cpu_percent(interval=interval)) / 100.0 * (os.cpu_count() or 1), 2)
+
+
+def cpu_reading() -> CpuReading:
+    """Wall clock, the machine's busy CPU time (all cores; idle, iowait and guest time excluded) and this
+    process's CPU time (all its threads), from ``/proc`` through psutil: about 50 us, taken between timed blocks,
+    never inside one. The kernel counts in clock ticks (10 ms), so one short span is coarse; sums over many spans
+    (:class:`CpuSpan`) are not."""
+    global _PROCESS
+    import psutil
+
+    if _PROCESS is None:
+        _PROCESS = psutil.Process()
+    t = psutil.cpu_times()
+    extra = sum(getattr(t, k, 0.0) for k in ("idle", "iowait", "guest", "guest_nice"))
+    own = _PROCESS.cpu_times()
+    return time.perf_counter(), float(sum(t) - extra), float(own.user + own.system)
+
+
+@dataclasses.dataclass
+class CpuSpan:
+    """Other processes' CPU use summed over the timed blocks of one candidate.
+
+    Args:
+        wall: seconds inside the blocks.
+        busy: CPU seconds the machine was busy meanwhile (every process).
+        own: CPU seconds this process used meanwhile (every thread: the runtime's pools included).
+        blocks: blocks measured.
+    """
+
+    wall: float = 0.0
+    busy: float = 0.0
+    own: float = 0.0
+    blocks: int = 0
+
+    def add(self, before: CpuReading, after: CpuReading) -> None:
+        """Add the span between two :func:`cpu_reading` calls."""
+        self.wall += after[0] - before[0]
+        self.busy += after[1] - before[1]
+        self.own += after[2] - before[2]
+        self.blocks += 1
+
+    @property
+    def other_cores(self) -> float | None:
+        """Cores other processes kept busy on average during the blocks (None before any block)."""
+        if self.wall <= 0:
+            return None
+        return max(0.0, (self.busy - self.own) / self.wall)
+
+
+DISTURBED_MARGIN = 0.25
+"""Cores other processes may keep busy on average, beyond those this run leaves free, before a row is disturbed
+(measured here: one busy process beside a 2-thread torch run stalls its pool for ~55 ms on a fraction of calls)."""
+
+
+def disturbed_limit(threads: int) -> float:
+    """The average number of cores other processes may take during a row's timed blocks: the cores this run leaves
+    free (cores - threads) plus :data:`DISTURBED_MARGIN`."""
+    return max((os.cpu_count() or 1) - threads, 0) + DISTURBED_MARGIN
+
+
+def mark_disturbed(row: BenchRow, load: CpuSpan, threads: int) -> None:
+    """Record in ``row`` the cores other processes took during its timed blocks (``details["other_cores"]``) and
+    set ``row.disturbed`` when they exceed :func:`disturbed_limit`."""
+    other = load.other_cores
+    if other is None:
+        return
+    row.details["other_cores"] = round(other, 2)
+    row.details["load_blocks"] = load.blocks
+    if other > disturbed_limit(threads):
+        row.disturbed = True
 
 
 def gpu_info() -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from edgekit.bench.format import (
     Report,
     accuracy_text,
     agreement_text,
+    disturbed_text,
     fmt_ms,
     fmt_num,
     fmt_rate,
@@ -38,7 +39,7 @@ h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px}
 table{border-collapse:collapse;font-size:12px;margin-top:8px}
 th,td{border-bottom:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3;position:sticky;top:0} td.l,th.l{text-align:left}
-tr.bad td{color:#a05a00} .pick{font-weight:600}
+tr.bad td{color:#a05a00} .pick{font-weight:600} tr.disturbed td{background:#fff4e0}
 svg.chart{background:#fff;border:1px solid #e3e3e3;margin-top:6px}
 svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
 .notes li{font-size:12px;color:#744}
@@ -293,7 +294,7 @@ def _table(report: Report) -> str:
             r["backend"],
             r["precision"],
             r["batch"],
-            status_of(r)[:140],
+            status_of({**r, "disturbed": False})[:140] + (f", {disturbed_text(r)}" if r.get("disturbed") else ""),
             size_mb(r),
             accuracy_text(r, metric_name(report)),
             agree,
@@ -306,6 +307,7 @@ def _table(report: Report) -> str:
             fmt_num(r.get("peak_rss_mb"), 4),
         ]
         cls = "bad" if r["status"] != "ok" else ("pick" if r["id"] in picked else "")
+        cls += " disturbed" if r.get("disturbed") else ""
         out.append(
             f'<tr class="{cls}">'
             + "".join(f'<td class="{"l" if head[i] in left_cols else ""}">{esc(c)}</td>' for i, c in enumerate(cells))

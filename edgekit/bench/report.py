@@ -40,8 +40,10 @@ def rich_table(report: Report) -> Any:
 
     metric = metric_name(report)
     s = report["settings"]
+    eager = report["model"].get("eager", "")
     title = escape(
         f"Benchmark — {report['model']['source']} — {s['device']}, {s['threads']} threads, {report['host']['cpu']}"
+        + (f"\neager = {eager}" if eager and "MODEL run by PyTorch" not in eager else "")
     )
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     cols = [
@@ -65,11 +67,13 @@ def rich_table(report: Report) -> Any:
     for row in report["rows"]:
         lat = row.get("latency_ms") or {}
         agree, diff = agreement_text(row)
-        status = "[green]ok[/]" if row["status"] == "ok" else f"[yellow]{row['status']}[/]"
+        status = "[green]ok[/]" if row["status"] == "ok" else f"[yellow]{escape(row['status'])}[/]"
+        if row.get("disturbed"):
+            status += " [yellow]disturbed[/]"
         table.add_row(
             escape(row["name"]),
-            row["backend"],
-            row["precision"],
+            escape(row["backend"]),
+            escape(row["precision"]),
             str(row["batch"]),
             status,
             size_mb(row),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from edgekit.artifacts.formats import suffixes
 from edgekit.bench import subjects as subj
 from edgekit.bench.config import BenchConfig
+from edgekit.bench.host import CpuSpan, mark_disturbed
 from edgekit.bench.subjects import Artifact, BenchRow, Subject
 from edgekit.bench.timing import Candidate, LatencyStats, time_interleaved
 from edgekit.core.errors import BadInput
@@ -289,8 +290,12 @@ def run_bench(
         "busy_cores_start": busy_start,
         "manifest": "checked (sha256, existence)" if config.manifest else "not used (--no-manifest)",
     }
+    baseline = eager_meaning(eager, given=model is not None)
+    if baseline != EAGER_MODEL:
+        notes.append(f"'eager' (the baseline of 'vs eager') is {baseline}")
     model_info = {
         "source": eager.source,
+        "eager": baseline,
         "recipe": eager.recipe.name if eager.recipe else (recipe.name if recipe else None),
         "inputs": [s.to_json() for s in eager.inputs],
         "outputs": list(eager.outputs),
@@ -306,6 +311,18 @@ def run_bench(
         else {"source": "disabled"}
     )
     return BenchResult(host_info(), settings, model_info, evaluation, rows, picks(rows), notes=notes)
+
+
+EAGER_MODEL = "the MODEL run by PyTorch (nn.Module, eager mode)"
+
+
+def eager_meaning(eager: LoadedModel, given: bool) -> str:
+    """What the ``eager`` rows measure: the MODEL given, or (artifacts only) a saved program run by torch."""
+    kind, _, path = eager.source.partition(":")
+    if kind not in ("pt2", "torchscript"):
+        return EAGER_MODEL
+    what = f"the {'ExportedProgram' if kind == 'pt2' else 'TorchScript module'} {Path(path).name} run by torch"
+    return what if given else f"{what}, not the original nn.Module (no MODEL was given); give the MODEL to compare"
 
 
 UNSTABLE = 3.0
@@ -327,6 +344,14 @@ def stability_notes(rows: Sequence[BenchRow], busy: float | None, threads: int) 
         notes.append(
             f"other processes kept {busy:.1f} of {cores} cores busy when the run started ({threads} "
             f"threads used here): latencies are inflated, PyTorch's most"
+        )
+    disturbed = [f"{r.name} [{r.backend}] b{r.batch}" for r in rows if r.disturbed]
+    if disturbed:
+        worst = max(float(r.details.get("other_cores", 0.0)) for r in rows if r.disturbed)
+        notes.append(
+            f"disturbed: other processes took up to {worst:.1f} of {cores} cores while {', '.join(disturbed)} "
+            f"{'was' if len(disturbed) == 1 else 'were'} timed ({threads} threads used here): those latencies are "
+            f"inflated; rerun on a quiet machine or with fewer --threads"
         )
     if unstable:
         notes.append(
@@ -374,11 +399,15 @@ def _time_all(
             report(f"timing batch {_batch} ({_n} candidates)", _base + 0.8 * frac / nb)
 
         tick(0.0)
-        samples = _measure(cands, config, tick)
+        load = [CpuSpan() for _ in cands]
+        samples = _measure(cands, config, tick, load)
         timed = {id(s): x for (s, kind), x in zip(owner, samples, strict=True) if kind == "timed"}
+        load_of = {id(s): x for (s, kind), x in zip(owner, load, strict=True) if kind == "timed"}
         bare_of = {id(s): x for (s, kind), x in zip(owner, samples, strict=True) if kind == "bare"}
         for s in subjects:
             row = s.row(batch, timed.get(id(s)))
+            if id(s) in load_of:
+                mark_disturbed(row, load_of[id(s)], config.thread_count)
             if id(s) in bare_of:
                 stats = LatencyStats.from_ns(bare_of[id(s)])
                 row.details["bare_loop"] = {"p50_ms": stats.p50, "mean_ms": stats.mean, "count": stats.count}
@@ -386,17 +415,23 @@ def _time_all(
     return rows
 
 
-def _measure(cands: list[Candidate], config: BenchConfig, tick: Callable[[float], None]) -> list[Any]:
+def _measure(
+    cands: list[Candidate], config: BenchConfig, tick: Callable[[float], None], load: list[CpuSpan]
+) -> list[Any]:
+    """Time ``cands`` as ``config`` says; ``load`` (one span per candidate) receives the CPU use of other processes
+    during each candidate's timed blocks."""
     if not cands:
         return []
     budget = config.budget
     if config.interleave:
         if "seconds" in budget:
-            return time_interleaved(cands, seconds=budget["seconds"] * len(cands), warmup=config.warmup, tick=tick)
-        return time_interleaved(cands, iters=budget["iters"], warmup=config.warmup, tick=tick)
+            return time_interleaved(
+                cands, seconds=budget["seconds"] * len(cands), warmup=config.warmup, tick=tick, load=load
+            )
+        return time_interleaved(cands, iters=budget["iters"], warmup=config.warmup, tick=tick, load=load)
     out = []
     for i, c in enumerate(cands):
-        out.append(time_interleaved([c], warmup=config.warmup, **budget))
+        out.append(time_interleaved([c], warmup=config.warmup, load=[load[i]], **budget))
         tick((i + 1) / len(cands))
     return [x[0] for x in out]
 
@@ -427,6 +462,13 @@ def picks(rows: Sequence[BenchRow]) -> list[dict[str, Any]]:
         choices = [_choice(Choice, r) for r in here]
         decision = choose(choices)
         chosen = here[next(i for i, c in enumerate(choices) if c is decision.chosen)]
+        shaky = [r for r in {id(chosen): chosen, id(eager[0]): eager[0]}.values() if r.disturbed]
+        explanation = decision.explanation
+        if shaky:
+            explanation += (
+                f"; this choice rests on disturbed rows ({', '.join(f'{r.name} [{r.backend}]' for r in shaky)}: "
+                f"other processes took cores while they were timed), rerun on a quiet machine before deploying on it"
+            )
         out.append(
             {
                 "batch": batch,
@@ -436,7 +478,8 @@ def picks(rows: Sequence[BenchRow]) -> list[dict[str, Any]]:
                 "precision": chosen.precision,
                 "p50_ms": chosen.latency.p50 if chosen.latency else None,
                 "speedup": chosen.speedup,
-                "explanation": decision.explanation,
+                "explanation": explanation,
+                "disturbed": bool(shaky),
                 "candidates": [
                     {"row": r.id, "status": a.status, "why": a.why}
                     for r, a in zip(here, decision.candidates, strict=True)

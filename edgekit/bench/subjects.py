@@ -126,6 +126,8 @@ class BenchRow:
     accuracy: dict[str, Any] = dataclasses.field(default_factory=dict)
     agreement: dict[str, Any] = dataclasses.field(default_factory=dict)
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    disturbed: bool = False
+    """True when other processes took cores while this row was timed (``details["other_cores"]``)."""
 
     @property
     def id(self) -> str:

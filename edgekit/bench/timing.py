@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.bench.host import CpuSpan, cpu_reading
+
 ORDER_SEED = 0
 """Seed of the per-round candidate order of :func:`time_interleaved` (runs repeat the same schedule)."""
 
@@ -171,6 +173,7 @@ def time_interleaved(
     settle: int = 3,
     min_calls: int = 3,
     tick: Callable[[float], None] | None = None,
+    load: Sequence[CpuSpan] | None = None,
 ) -> list[np.ndarray]:
     """Time several candidates round-robin: each round runs one block of timed calls of each candidate, so slow
     drifts of a shared machine hit every candidate alike and their ratios stay fair. The order is shuffled every
@@ -193,6 +196,9 @@ def time_interleaved(
             the block).
         min_calls: with ``seconds``, every candidate gets at least this many timed calls.
         tick: called after each round with the fraction done (0..1), outside every timed region.
+        load: one :class:`~edgekit.bench.host.CpuSpan` per candidate: the machine's and this process's CPU time are
+            read before and after each of its timed blocks (outside the timed region) and added to it, so that a
+            row measured while other processes took cores can be marked disturbed.
 
     Returns:
         Per-call latencies in nanoseconds for each candidate, in order.
@@ -232,7 +238,12 @@ def time_interleaved(
                 if settle:
                     c.run_block(max(settle, k // 20), scratch)
                     scratch.clear()
-                c.run_block(n, out)
+                if load is None:
+                    c.run_block(n, out)
+                else:
+                    before = cpu_reading()
+                    c.run_block(n, out)
+                    load[i].add(before, cpu_reading())
             rounds += 1
             if rounds == 1 and block is None:  # re-size blocks from the first round's median calls
                 blocks = [

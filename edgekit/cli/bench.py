@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,16 @@ from rich.markup import escape
 
 from edgekit.artifacts.formats import suffix_text
 from edgekit.backends.registry import backend_names
-from edgekit.cli.common import CheckpointOpt, NoManifestOpt, TrustOpt, cli_errors, console, err_console
+from edgekit.cli.common import (
+    CheckpointOpt,
+    ModelOptions,
+    NoManifestOpt,
+    cli_errors,
+    console,
+    err_console,
+    model_options,
+    plan_outputs,
+)
 from edgekit.core.errors import BadInput
 
 BackendOpt = Annotated[
@@ -80,7 +90,7 @@ def progress_bar(label: str) -> Iterator[Callable[[str, float], None]]:
     last = [0.0]
 
     def update(stage: str, fraction: float) -> None:
-        bar.update(task, completed=fraction, stage=stage)
+        bar.update(task, completed=fraction, stage=escape(stage))  # artifact names are not markup
         now = time.perf_counter()
         if now - last[0] > 0.25 or fraction >= 1.0:
             last[0] = now
@@ -105,7 +115,9 @@ def show(report: dict[str, Any]) -> None:
 
 
 @cli_errors
+@model_options(model=False)
 def bench(
+    m: ModelOptions,
     targets: Annotated[
         list[str],
         typer.Argument(
@@ -128,8 +140,6 @@ def bench(
         Path | None,
         typer.Option("--data", help=".npz with one array per model input (+ optional labels): top-1 or MSE."),
     ] = None,
-    checkpoint: CheckpointOpt = None,
-    trust_checkpoint: TrustOpt = False,
     no_manifest: NoManifestOpt = False,
     precision: Annotated[
         str,
@@ -147,7 +157,9 @@ def bench(
     html: HtmlOpt = None,
 ) -> None:
     """Latency (p50/p90/p99, throughput, cold start, load time, memory) and accuracy of every artifact on every
-    backend, with eager PyTorch measured in the same run as the baseline."""
+    backend, with eager PyTorch measured in the same run as the baseline ("eager": the MODEL run by PyTorch; with
+    artifacts only, the .pt2 or TorchScript artifact's program run by torch). --input/--dynamic/--static shape the
+    MODEL as in export. Rows timed while other processes took cores are marked disturbed."""
     from edgekit.bench.report import write_reports
     from edgekit.bench.run import BenchConfig, run_bench, split_refs
 
@@ -168,15 +180,38 @@ def bench(
         precisions=tuple(p.strip() for p in precision.split(",") if p.strip()) or ("fp32",),
     )
     config.validate()
-    model, artifacts = split_refs(targets)
+    ref, artifacts = split_refs(targets)
+    plan_outputs(*(p for p in (json_path, markdown, html) if p is not None))
+    model: Any = ref
+    if m.shapes_given:
+        model = dataclasses.replace(m, model=ref or _saved_baseline(artifacts)).load()
     with progress_bar("benchmarking") as update:
         result = run_bench(
-            model, artifacts, config, checkpoint=checkpoint, trust_checkpoint=trust_checkpoint, progress=update
+            model, artifacts, config, checkpoint=m.checkpoint, trust_checkpoint=m.trust_files, progress=update
         )
     report = result.to_json()
     show(report)
     for path in write_reports(report, json_path=json_path, markdown_path=markdown, html_path=html):
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}", soft_wrap=True)
+
+
+def _saved_baseline(artifacts: list[Path]) -> str:
+    """The .pt2 (else TorchScript) artifact that --input shapes when bench is given artifacts only.
+
+    Raises:
+        BadInput: none among the artifacts.
+    """
+    from edgekit.bench.run import expand
+
+    files = expand(artifacts) if artifacts else []
+    for suffix in (".pt2", ".ts", ".pt"):
+        for f in files:
+            if f.suffix.lower() == suffix:
+                return str(f)
+    raise BadInput(
+        "--input/--dynamic/--static shape the eager baseline, and there is none to shape: give the MODEL the "
+        "artifacts came from (e.g. edgekit bench file.py:factory --input x:1x3x224x224 out/) or a .pt2 artifact"
+    )
 
 
 @cli_errors
@@ -193,7 +228,7 @@ def doctor(
         console.print(table)
     if json_path is not None:
         write_json(json_path, report)
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {escape(str(json_path))}", soft_wrap=True)
 
 
 @cli_errors
@@ -226,20 +261,11 @@ def pipeline(
         )
     show(result.report)
     for path in result.reports:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}", soft_wrap=True)
     console.print(f"pipeline finished in {time.perf_counter() - start:.0f} s")
-    errors = [r for r in result.exports if r.error is not None]
-    if errors:  # a format that is available here failed to export: the job did not do what it promised
-        err_console.print(
-            f"[bold red]error:[/] {escape(f'export {errors[0].format}: {errors[0].error}')}", soft_wrap=True
-        )
-        raise typer.Exit(errors[0].error.exit_code)  # type: ignore[union-attr]
-    failed = result.failed_verifications
-    if failed:
-        manifest = result.out_dir / "artifacts" / "manifest.json"
-        err_console.print(
-            f"[bold red]error:[/] verification failed for {', '.join(failed)}: outputs differ from "
-            f"eager beyond the recipe's tolerances (see {manifest})",
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
+    # the same exit decision as export: a format available here that failed to export, an artifact that fails to
+    # run at a shape or differs from eager
+    from edgekit.cli.verdict import decide, exit_on
+
+    errors = [(f"export {r.format}", r.error) for r in result.exports if r.error is not None]
+    exit_on(decide([r.verification for r in result.exports if r.verification is not None], errors=errors))

@@ -6,42 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from edgekit.artifacts.formats import suffix_text
-from edgekit.cli.common import (
-    AtolOpt,
-    CheckpointOpt,
-    DynamicOpt,
-    InputOpt,
-    ModelArg,
-    NoManifestOpt,
-    RtolOpt,
-    SamplesOpt,
-    StaticOpt,
-    TrustOpt,
-    cli_errors,
-    console,
-    err_console,
-    load,
-)
+from edgekit.cli.common import ModelOptions, NoManifestOpt, SamplesOpt, cli_errors, console, model_options, say_warning
 
 
 @cli_errors
+@model_options(tolerances=True)
 def compare(
-    model: ModelArg,
+    m: ModelOptions,
     artifacts: Annotated[
         list[Path],
         typer.Argument(metavar="ARTIFACT...", help=f"Exported files ({suffix_text()}) or directories holding them."),
     ],
-    checkpoint: CheckpointOpt = None,
-    input: InputOpt = None,
-    dynamic: DynamicOpt = None,
-    static: StaticOpt = False,
-    trust_checkpoint: TrustOpt = False,
     no_manifest: NoManifestOpt = False,
-    atol: AtolOpt = None,
-    rtol: RtolOpt = None,
     samples: SamplesOpt = 3,
     backend: Annotated[
         str | None, typer.Option(help="Run every artifact with this backend instead of its format's default.")
@@ -54,18 +32,21 @@ def compare(
 ) -> None:
     """Verify ARTIFACTs against eager MODEL on fresh random inputs at several sizes per dynamic axis.
     Each artifact listed in a manifest.json must still exist with the sha256 recorded there (--no-manifest: bare
-    files). Exit 1 on any mismatch or changed file, 2 on an artifact that does not load or would run code."""
+    files). Exit 1 on any mismatch, changed file, artifact that fails to run at a verified shape, or when nothing
+    was checked (every output all zeros or within atol of zero: "not checked"); 2 on an artifact that does not load
+    or would run code."""
     from edgekit.artifacts.junit import write_junit
     from edgekit.artifacts.verify import verify_artifact
     from edgekit.bench.run import expand
     from edgekit.bench.subjects import artifact_model, other_model, read_artifact
     from edgekit.cli.render import verification_table
+    from edgekit.cli.verdict import Decision, decide, exit_on
     from edgekit.core.io import write_json
     from edgekit.export.driver import without_axes
 
-    loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
+    loaded = m.load()
     files = expand(artifacts, use_manifest=not no_manifest)
-    arts = [read_artifact(p, use_manifest=not no_manifest, trust=trust_checkpoint) for p in files]
+    arts = [read_artifact(p, use_manifest=not no_manifest, trust=m.trust_files) for p in files]
     results, skipped, origins = [], [], {}
     for path, art in zip(files, arts, strict=True):
         if art.precision != "fp32":
@@ -88,36 +69,8 @@ def compare(
     if junit:
         write_junit(junit, results)
     for line in skipped:
-        err_console.print(f"[yellow]skipped:[/] {escape(line)}", soft_wrap=True)
-    for r in results:
-        if r.nondeterministic:
-            err_console.print(
-                f"[yellow]warning:[/] {Path(r.artifact).name}: eager PyTorch is nondeterministic; "
-                f"its outputs were not compared",
-                soft_wrap=True,
-            )
-    bad = [Path(r.artifact).name for r in results if r.status == "FAIL"]
-    foreign = next((origins[r.artifact] for r in results if r.status == "FAIL" and origins.get(r.artifact)), None)
-    if foreign:
-        err_console.print(f"[bold red]mismatch:[/] {escape(foreign)}", soft_wrap=True)
-        raise typer.Exit(1)
-    if bad:
-        err_console.print(
-            f"[bold red]mismatch:[/] {escape(', '.join(bad))} differ from eager beyond atol={results[0].atol} "
-            f"rtol={results[0].rtol}; run `edgekit debug {escape(model)} ARTIFACT` to name the first diverging module",
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
-    compared = [r for r in results if r.passed]
-    if not compared:
-        err_console.print(
-            "[bold red]error:[/] no artifact could be compared with eager (see above); a gate that "
-            "compared nothing does not pass",
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
-    not_compared = len(files) - len(compared)
-    console.print(
-        f"[green]{len(compared)} artifacts match eager[/]"
-        + (f"; {not_compared} not compared (see above)" if not_compared else "")
-    )
+        say_warning(line, label="skipped")
+    foreign = next((origins[r.artifact] for r in results if not r.passed and origins.get(r.artifact)), None)
+    if foreign:  # the manifest says the file came from another model: say that, not "outputs differ"
+        exit_on(Decision(1, foreign, label="mismatch"))
+    exit_on(decide(results, gate=True, skipped=len(skipped), hint=f"edgekit debug {m.ref} ARTIFACT"))

@@ -3,43 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from edgekit.artifacts.formats import FORMATS
-from edgekit.cli.common import (
-    AtolOpt,
-    CheckpointOpt,
-    DynamicOpt,
-    InputOpt,
-    ModelArg,
-    RtolOpt,
-    SamplesOpt,
-    StaticOpt,
-    TrustOpt,
-    cli_errors,
-    console,
-    err_console,
-    load,
-)
+from edgekit.cli.common import ModelOptions, SamplesOpt, cli_errors, console, model_options, plan_outputs
 
 
 @cli_errors
+@model_options(tolerances=True)
 def export(
-    model: ModelArg,
+    m: ModelOptions,
     format: Annotated[
         str, typer.Option("--format", "-f", help=f"Comma-separated: {','.join(FORMATS)}, or all.")
     ] = "torchscript,pt2,onnx",
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path("out"),
-    checkpoint: CheckpointOpt = None,
-    input: InputOpt = None,
-    dynamic: DynamicOpt = None,
-    static: StaticOpt = False,
-    trust_checkpoint: TrustOpt = False,
-    atol: AtolOpt = None,
-    rtol: RtolOpt = None,
     samples: SamplesOpt = 1,
     opset: Annotated[int | None, typer.Option(help="ONNX opset (TensorRT 10 parses <= 20) [default: 18].")] = None,
     exporter: Annotated[
@@ -48,13 +28,16 @@ def export(
     ] = None,
 ) -> None:
     """Export MODEL to TorchScript / ExportedProgram / ONNX (/ TensorRT), verify each artifact against eager
-    PyTorch at several input sizes, and write manifest.json. Exit 1 when a verification fails."""
+    PyTorch at several input sizes, and write manifest.json. Exit 1 when a verification fails or an artifact fails
+    to run at a verified shape; an output that random inputs cannot check (all zeros, below atol) is reported as
+    "not checked", never as "pass"."""
     from edgekit.artifacts.formats import parse_formats
     from edgekit.cli.render import export_table, verification_table
     from edgekit.export.driver import export_all
 
     formats = parse_formats(format)
-    loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
+    loaded = m.load()
+    plan_outputs(*(output / f"model{f.suffix}" for f in formats), output / "manifest.json")
     with console.status("exporting") as status:
         results = export_all(
             loaded,
@@ -62,37 +45,21 @@ def export(
             output,
             samples=samples,
             options={"opset": opset, "exporter": exporter},
-            progress=lambda msg: status.update(msg),
+            progress=lambda msg: status.update(escape(msg)),
         )
     verified = [r.verification for r in results if r.verification is not None]
     if verified:
         console.print(verification_table(verified))
     if any(r.path is not None for r in results):
         console.print(export_table(results))
-        console.print(f"manifest: {output / 'manifest.json'}")
-    exit_with(results)
+        console.print(f"manifest: {escape(str(output / 'manifest.json'))}", soft_wrap=True)
+    exit_with(results, hint=f"edgekit debug {m.ref} ARTIFACT")
 
 
-def exit_with(results: list) -> None:  # type: ignore[type-arg]
-    """The command's exit: the first export error's code, else 1 on any failed verification, else 0."""
-    for r in results:
-        if r.error is not None:
-            err_console.print(f"[bold red]error:[/] {escape(str(r.error))}", soft_wrap=True, emoji=False)
-            raise typer.Exit(r.error.exit_code)
-    for r in results:
-        if r.verification is not None and r.verification.nondeterministic:
-            err_console.print(
-                f"[yellow]warning:[/] {r.format}: eager PyTorch gives different outputs for the same "
-                f"input (sampling or dropout in forward); outputs cannot be compared — deploy a "
-                f"deterministic path (e.g. a VAE's mean)",
-                soft_wrap=True,
-            )
-    failed = [r.format for r in results if r.verification is not None and r.status == "FAIL"]
-    if failed:
-        err_console.print(
-            f"[bold red]error:[/] verification failed for {', '.join(failed)}: outputs differ from "
-            f"eager beyond atol/rtol (see the table); loosen --atol/--rtol only if the difference is "
-            f"expected; run `edgekit debug MODEL ARTIFACT` to name the first module that diverges",
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
+def exit_with(results: list[Any], hint: str = "") -> None:
+    """The command's exit (:func:`edgekit.cli.verdict.decide`): the first export error's code, else 1 when an
+    artifact failed to run at a shape or differs from eager, else 0 (with warnings for what was not checked)."""
+    from edgekit.cli.verdict import decide, exit_on
+
+    errors = [(f"export {r.format}", r.error) for r in results if r.error is not None]
+    exit_on(decide([r.verification for r in results if r.verification is not None], errors=errors, hint=hint))

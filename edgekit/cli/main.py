@@ -3,14 +3,13 @@ so ``edgekit --help`` imports neither torch nor onnxruntime."""
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
 from edgekit import __version__
 from edgekit.cli.bench import bench, doctor, pipeline
-from edgekit.cli.common import QUIET_LOGGERS, STATE
+from edgekit.cli.common import STATE, EdgekitGroup
 from edgekit.cli.compare import compare
 from edgekit.cli.debug import debug
 from edgekit.cli.export import export
@@ -21,7 +20,10 @@ from edgekit.cli.trt import build
 app = typer.Typer(
     name="edgekit",
     help="Take a PyTorch model to verified TorchScript / ExportedProgram / ONNX / TensorRT artifacts and benchmark "
-    "them. Exit codes: 0 ok, 1 verification or quality gate failed, 2 bad input, 3 backend unavailable.",
+    "them. Exit codes: 0 ok, 1 verification or quality gate failed (or it checked nothing), 2 bad input "
+    "(files, options, models), 3 backend unavailable, 4 internal error (edgekit's own bug: rerun with --verbose and "
+    "report it), 130 interrupted. Errors are one line on stderr; --verbose adds tracebacks and library logs.",
+    cls=EdgekitGroup,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
@@ -36,15 +38,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors, and library logs and warnings.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
     STATE["verbose"] = verbose
-    if verbose:
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 app.command()(pipeline)

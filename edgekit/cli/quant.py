@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from edgekit.cli.common import CheckpointOpt, DynamicOpt, InputOpt, ModelArg, StaticOpt, TrustOpt, cli_errors, console
+from edgekit.cli.common import EdgekitGroup, ModelOptions, cli_errors, console, model_options
 
 
 class Method(str, Enum):
@@ -65,10 +65,10 @@ def _policy(conv_transpose: ConvTranspose, skip: list[str] | None) -> Any:
 
 
 @cli_errors
+@model_options()
 def qat(
-    model: ModelArg,
+    m: ModelOptions,
     recipe: RecipeOpt = None,
-    checkpoint: CheckpointOpt = None,
     epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs (default 3).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the recipe's x 0.1).")] = None,
     max_drop: MaxDropOpt = None,
@@ -76,10 +76,6 @@ def qat(
     conv_transpose: ConvTransposeOpt = ConvTranspose.per_tensor,
     skip: SkipOpt = None,
     keep_float: KeepFloatOpt = None,
-    input: InputOpt = None,
-    dynamic: DynamicOpt = None,
-    static: StaticOpt = False,
-    trust_checkpoint: TrustOpt = False,
     seed: SeedOpt = 0,
 ) -> None:
     """Quantization-aware training: insert fake INT8 quantization, fine-tune on the recipe's data, and write
@@ -90,19 +86,19 @@ def qat(
 
     with console.status("quantization-aware training"):
         report = run_qat(
-            model,
+            m.ref,
             output,
             recipe_ref=recipe,
-            checkpoint=checkpoint,
+            checkpoint=m.checkpoint,
             epochs=epochs,
             lr=lr,
             max_drop=max_drop,
             policy=_policy(conv_transpose, skip),
             keep_float=keep_float,
-            inputs=tuple(input or ()),
-            dynamic=tuple(dynamic or ()),
-            static=static,
-            trust_checkpoint=trust_checkpoint,
+            inputs=m.inputs,
+            dynamic=m.dynamic,
+            static=m.static,
+            trust_checkpoint=m.trust_files,
             seed=seed,
         )
     if report is not None:
@@ -110,8 +106,9 @@ def qat(
 
 
 @cli_errors
+@model_options()
 def quantize(
-    model: ModelArg,
+    m: ModelOptions,
     calibrate: Annotated[int, typer.Option("--calibrate", help="Calibration batches (of 32 samples).")] = 16,
     method: Annotated[Method, typer.Option("--method", help="Activation range calibrator.")] = Method.minmax,
     max_drop: MaxDropOpt = None,
@@ -121,14 +118,9 @@ def quantize(
         typer.Option("--data", help=".npz with one array per model input (default: the recipe's training split)."),
     ] = None,
     recipe: RecipeOpt = None,
-    checkpoint: CheckpointOpt = None,
     conv_transpose: ConvTransposeOpt = ConvTranspose.per_tensor,
     skip: SkipOpt = None,
     keep_float: KeepFloatOpt = None,
-    input: InputOpt = None,
-    dynamic: DynamicOpt = None,
-    static: StaticOpt = False,
-    trust_checkpoint: TrustOpt = False,
     seed: SeedOpt = 0,
 ) -> None:
     """Post-training INT8 quantization with --calibrate N batches: writes MODEL.ptq.int8.trt.onnx (TensorRT),
@@ -138,20 +130,20 @@ def quantize(
 
     with console.status(f"calibrating ({method.value}, {calibrate} batches)"):
         report = run_ptq(
-            model,
+            m.ref,
             output,
             calibrate_batches=calibrate,
             method=method.value,
             data_file=data,
             recipe_ref=recipe,
-            checkpoint=checkpoint,
+            checkpoint=m.checkpoint,
             max_drop=max_drop,
             policy=_policy(conv_transpose, skip),
             keep_float=keep_float,
-            inputs=tuple(input or ()),
-            dynamic=tuple(dynamic or ()),
-            static=static,
-            trust_checkpoint=trust_checkpoint,
+            inputs=m.inputs,
+            dynamic=m.dynamic,
+            static=m.static,
+            trust_checkpoint=m.trust_files,
             seed=seed,
         )
     _print(report)
@@ -171,8 +163,11 @@ def _print(report: dict[str, Any]) -> None:
             table.add_row(k, *(f"{report['metrics'][r].get(k, float('nan')):.4f}" for r in runs))
         console.print(table)
         console.print(
-            f"gate: {report['gate']['status']}"
-            + (f" ({report['gate']['message']})" if "message" in report["gate"] else "")
+            escape(
+                f"gate: {report['gate']['status']}"
+                + (f" ({report['gate']['message']})" if "message" in report["gate"] else "")
+            ),
+            soft_wrap=True,
         )
     for a in report["artifacts"].values():
         console.print(escape(f"{a['path']}  [{a['backend']}]  verification: {a['verification']}"))
@@ -197,7 +192,7 @@ def _print_keep_float(kf: dict[str, Any]) -> None:
     console.print(escape(f"  {len(kf['chosen'])} float layers {verdict} --max-drop {kf['max_drop']:g}"))
 
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, cls=EdgekitGroup)
 app.command()(qat)
 app.command()(quantize)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from edgekit.cli.common import cli_errors, console
 
@@ -31,8 +32,11 @@ def train(
     save_checkpoint(model, output, rec, metrics)
     shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k not in ("train_seconds", "params"))
     console.print(
-        f"{rec.name}: {shown} (validation; {int(metrics.get('params', 0)):,} parameters, trained in "
-        f"{seconds:.1f} s) -> {output}"
+        escape(
+            f"{rec.name}: {shown} (validation; {int(metrics.get('params', 0)):,} parameters, trained in "
+            f"{seconds:.1f} s) -> {output}"
+        ),
+        soft_wrap=True,
     )
 
 

@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+WRITTEN: list[Path] = []
+"""Every file :func:`atomic_path` completed in this process, in order (the CLI's Ctrl-C line says which)."""
+
 
 @contextlib.contextmanager
 def temp_path(path: str | Path) -> Iterator[Path]:
@@ -41,6 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     with temp_path(path) as tmp:
         yield tmp
         os.replace(tmp, path)
+        WRITTEN.append(Path(path))
 
 
 def write_text(path: str | Path, text: str) -> None:

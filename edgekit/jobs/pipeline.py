@@ -119,7 +119,7 @@ class PipelineResult:
 
     @property
     def failed_verifications(self) -> list[str]:
-        return [r.format for r in self.exports if r.verification is not None and r.status == "FAIL"]
+        return [r.format for r in self.exports if r.verification is not None and r.status in ("FAIL", "error")]
 
 
 def run_pipeline(
