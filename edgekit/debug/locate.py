@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.artifacts.verify import OutputCheck, compare_arrays
+from edgekit.artifacts.verify import NOT_CHECKED, OutputCheck, compare_arrays
 from edgekit.debug.capture import ModuleCall, source_of, to_numpy, user_path
 from edgekit.debug.graph import GraphNode, TapGraph, first_unverified, within
 
@@ -38,7 +38,10 @@ class Judge:
     def check(self, name: str, got: np.ndarray, ref: np.ndarray) -> OutputCheck:
         with np.errstate(all="ignore"):  # inf/nan in an fp16 tensor is a finding, not a warning
             c = compare_arrays(name, np.asarray(got), np.asarray(ref), self.atol, self.rtol)
-        if self.min_cosine is not None and not c.note:
+        if c.status == NOT_CHECKED:  # an intermediate may be all zeros (an RNN's h0): judged elementwise here
+            c.passed = bool(c.max_abs <= self.atol)
+        comparable = np.isfinite(c.cosine) and np.isfinite(c.max_abs)  # not a shape mismatch or non-finite values
+        if self.min_cosine is not None and comparable:
             c.passed = bool(c.cosine >= self.min_cosine)
         return c
 
