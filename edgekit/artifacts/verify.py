@@ -15,7 +15,12 @@ import numpy as np
 from edgekit.backends.base import Runner
 from edgekit.core.errors import BadInput, EdgekitError, one_line
 from edgekit.core.model import LoadedModel
-from edgekit.core.spec import random_inputs, shape_plan
+from edgekit.core.spec import dim_groups, link_notes, random_inputs, shape_plan_named
+
+DATA_CHUNK = 8
+"""Samples per ``data#k`` check when the batch is dynamic."""
+DATA_MAX_SAMPLES = 256
+"""At most this many of a ``--data`` file's samples are verified."""
 
 
 @dataclasses.dataclass
@@ -117,36 +122,66 @@ def compare_arrays(name: str, got: np.ndarray, ref: np.ndarray, atol: float, rto
     return OutputCheck(name, list(got.shape), max_abs, max_rel, cosine, passed, note)
 
 
-def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray], varied: str = "") -> dict[str, np.ndarray]:
     """Eager outputs on ``feed``.
 
+    Args:
+        varied: the plan entry's label (``seq=8``, ``data#2``): named in the message when eager fails.
+
     Raises:
-        BadInput: eager PyTorch itself fails at these shapes (an axis declared dynamic that the model fixes).
+        BadInput: eager PyTorch itself fails at these shapes (an axis declared dynamic that the model fixes, two
+            axes that must be equal, a size below the axis' valid range), naming the axes varied and the fix.
     """
     try:
         return model.predict(feed)
     except Exception as exc:  # the user's model at a size it cannot take
         shapes = {k: list(v.shape) for k, v in feed.items()}
-        dynamic = [f"{s.name}:{ax}" for s in model.inputs for ax in s.dynamic]
         raise BadInput(
-            f"eager PyTorch fails at input shapes {shapes}: {one_line(exc, 200)}; "
-            f"the dynamic axes ({', '.join(dynamic)}) must "
-            f"accept other sizes: drop the --dynamic mark that the model does not support, or use "
-            f"--static"
+            f"eager PyTorch fails at input shapes {shapes}{_varied_words(model, varied)}: {one_line(exc, 200)}; "
+            f"{_eager_fix(model, varied)}"
         ) from exc
+
+
+def _varied_words(model: LoadedModel, varied: str) -> str:
+    dim, _, size = varied.partition("=")
+    groups = dim_groups(model.inputs)
+    if dim in groups:
+        return f" (dim '{dim}' = {groups[dim].axes()} set to {size}, every other axis at its example size)"
+    return f" ({varied})" if varied and varied != "example" else ""
+
+
+def _eager_fix(model: LoadedModel, varied: str) -> str:
+    """The fix to suggest: link the varied axes with an unvaried dynamic axis of another input of the same example
+    size, or declare the axis' valid range."""
+    groups = dim_groups(model.inputs)
+    g = groups.get(varied.partition("=")[0].partition("#")[0])
+    if g is None:
+        dynamic = [f"{s.name}:{ax}" for s in model.inputs for ax in s.dynamic]
+        return (
+            f"the dynamic axes ({', '.join(dynamic)}) must accept other sizes: drop the --dynamic mark that the "
+            f"model does not support, or use --static"
+        )
+    mine = {n for n, _ in g.members}
+    others = [
+        m
+        for o in groups.values()
+        if o is not g and o.example == g.example and not o.is_batch
+        for m in o.members
+        if m[0] not in mine
+    ]
+    link = " ".join(f"--dynamic {n}:{ax}=NAME" for n, ax in g.members + others[:1])
+    fix = f"if these axes must be equal, link them: {link}; " if others else ""
+    first = g.members[0]
+    return (
+        f"{fix}if the axis has a valid range, declare it: --dynamic {first[0]}:{first[1]}[=NAME]:MIN-MAX; or drop "
+        f"the --dynamic mark the model does not support (--static for none)"
+    )
 
 
 def is_nondeterministic(model: LoadedModel, feed: dict[str, np.ndarray]) -> bool:
     """True when two identical eager runs disagree (sampling or dropout in forward)."""
     a, b = eager_outputs(model, feed), eager_outputs(model, feed)
     return any(not np.array_equal(a[k], b[k], equal_nan=True) for k in a)
-
-
-def _label(sizes: dict[str, dict[int, int]]) -> str:
-    if not sizes:
-        return "example"
-    parts = {f"axis{ax}={n}" for axes in sizes.values() for ax, n in axes.items()}
-    return ",".join(sorted(parts))
 
 
 def verify_runner(
@@ -159,32 +194,62 @@ def verify_runner(
     seed: int = 1234,
     atol: float | None = None,
     rtol: float | None = None,
+    data: dict[str, np.ndarray] | None = None,
+    data_source: str = "",
 ) -> Verification:
-    """Verify an active ``runner`` against ``model`` (eager) at every shape of :func:`shape_plan`.
+    """Verify an active ``runner`` against ``model`` (eager) at every shape of :func:`shape_plan_named`, then on
+    ``data`` (real samples) if given.
 
     Args:
         samples: fresh random draws per shape.
         seed: base seed of the random inputs (fresh inputs, never the export example).
         atol, rtol: tolerances; default the model's.
+        data: real samples, one array per input (axis 0: samples), checked in chunks labelled ``data#k``.
+        data_source: words for the details (the file's name and sample count).
     """
     atol = model.atol if atol is None else atol
     rtol = model.rtol if rtol is None else rtol
     result = Verification(artifact, fmt, runner.backend, atol, rtol, [], details=dict(runner.details))
-    for i, sizes in enumerate(shape_plan(model.inputs)):
+    notes = link_notes(model.inputs)
+    if notes:
+        result.details["notes"] = notes
+    for i, (name, sizes) in enumerate(shape_plan_named(model.inputs)):
         for s in range(samples):
             feed = random_inputs(model.inputs, sizes, seed + 97 * i + s)
             if i == 0 and s == 0 and is_nondeterministic(model, feed):
                 result.nondeterministic = True
-            label = _label(sizes) + (f"#{s + 1}" if samples > 1 else "")
+            label = name + (f"#{s + 1}" if samples > 1 else "")
             result.checks.append(_check_shape(model, runner, feed, label, atol, rtol))
+    random_checks = len(result.checks)
+    if data is not None:
+        for k, feed in enumerate(data_chunks(model, data)):
+            result.checks.append(_check_shape(model, runner, feed, f"data#{k + 1}", atol, rtol))
+    result.details["verified_on"] = {"random": random_checks, "data": data_source if data is not None else None}
     return result
+
+
+def data_chunks(model: LoadedModel, data: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """``data``'s samples as feeds: chunks of :data:`DATA_CHUNK` samples where every input's batch is dynamic,
+    else chunks of the static batch (the last one padded by repeating its last sample); at most
+    :data:`DATA_MAX_SAMPLES` samples."""
+    n = min(len(next(iter(data.values()))), DATA_MAX_SAMPLES)
+    static = [s.shape[0] for s in model.inputs if 0 not in s.dynamic and s.shape]
+    size = static[0] if static else DATA_CHUNK
+    chunks = []
+    for start in range(0, n, size):
+        chunk = {k: v[start : min(start + size, n)] for k, v in data.items() if k in model.input_names}
+        m = len(next(iter(chunk.values())))
+        if static and m < size:
+            chunk = {k: np.concatenate([v, np.repeat(v[-1:], size - m, axis=0)]) for k, v in chunk.items()}
+        chunks.append(chunk)
+    return chunks
 
 
 def _check_shape(
     model: LoadedModel, runner: Runner, feed: dict[str, np.ndarray], label: str, atol: float, rtol: float
 ) -> ShapeCheck:
     shapes = {k: list(v.shape) for k, v in feed.items()}
-    ref = eager_outputs(model, feed)
+    ref = eager_outputs(model, feed, label)
     try:
         got = runner.infer(feed)
     except EdgekitError as exc:
@@ -208,8 +273,11 @@ def verify_artifact(
     samples: int = 1,
     atol: float | None = None,
     rtol: float | None = None,
+    data: dict[str, np.ndarray] | None = None,
+    data_source: str = "",
 ) -> Verification:
-    """Load the artifact at ``path`` with its format's backend (or ``backend``) and verify it.
+    """Load the artifact at ``path`` with its format's backend (or ``backend``) and verify it (on ``data`` too,
+    see :func:`verify_runner`).
 
     Raises:
         BadInput: the artifact does not load.
@@ -221,4 +289,6 @@ def verify_artifact(
     name = backend or FORMATS[fmt].backend
     runner = create_runner(name, path, device=device, inputs=model.input_names, outputs=model.outputs)
     with runner:
-        return verify_runner(model, runner, str(path), fmt, samples=samples, atol=atol, rtol=rtol)
+        return verify_runner(
+            model, runner, str(path), fmt, samples=samples, atol=atol, rtol=rtol, data=data, data_source=data_source
+        )

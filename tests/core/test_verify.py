@@ -23,7 +23,7 @@ def test_eager_against_itself_passes_at_every_planned_shape():
         v = verify_runner(m, runner, "eager", "eager", samples=2)
     assert v.passed and v.status == "pass"
     labels = {c.label.split("#")[0] for c in v.checks}
-    assert labels == {"example", "axis0=2", "axis0=5", "axis1=1", "axis1=11"}
+    assert labels == {"example", "batch=2", "batch=5", "x_axis1=4", "x_axis1=12"}
 
 
 def test_nondeterministic_model_is_reported_as_such(user_models):
