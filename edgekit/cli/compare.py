@@ -50,11 +50,21 @@ def compare(
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Write JUnit XML (one test per artifact and shape).")
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help=".npz with one array per model input (axis 0: samples): verify on these real samples as well as "
+            "on random ones.",
+        ),
+    ] = None,
 ) -> None:
-    """Verify ARTIFACTs against eager MODEL on fresh random inputs at several sizes per dynamic axis.
+    """Verify ARTIFACTs against eager MODEL on fresh random inputs at several sizes per dynamic axis (and on the
+    samples of --data).
     Exit 1 on any mismatch, 2 on an artifact that does not load."""
     from edgekit.artifacts.junit import write_junit
     from edgekit.artifacts.verify import verify_artifact
+    from edgekit.bench.accuracy import eval_set
     from edgekit.bench.run import expand
     from edgekit.bench.subjects import artifact_model, read_artifact
     from edgekit.cli.render import verification_table
@@ -62,6 +72,7 @@ def compare(
     from edgekit.export.driver import without_axes
 
     loaded = load(model, checkpoint, input, dynamic, static, trust_checkpoint, atol, rtol)
+    real = eval_set(loaded, None, data) if data is not None else None
     files = expand(artifacts)
     results, skipped = [], []
     for path in files:
@@ -74,7 +85,18 @@ def compare(
             continue
         # the artifact's own input specs (a static export) and the axes its exporter froze, from its manifest
         checked = without_axes(artifact_model(loaded, art), art.frozen_axes)
-        results.append(verify_artifact(checked, str(path), art.format, backend, device=device, samples=samples))
+        results.append(
+            verify_artifact(
+                checked,
+                str(path),
+                art.format,
+                backend,
+                device=device,
+                samples=samples,
+                data=real.inputs if real else None,
+                data_source=real.source if real else "",
+            )
+        )
     if results:
         console.print(verification_table(results))
     if json_path:
