@@ -28,6 +28,13 @@ class ZooModel:
     inputs: tuple[str, ...]
     dynamic: tuple[str, ...] = ()
     fast: bool = False
+    factory: str = ""
+    expect_error: tuple[tuple[str, str], ...] = ()
+    """(format, words of the one-line error) where a format is expected to refuse the model cleanly."""
+
+    @property
+    def ref_factory(self) -> str:
+        return self.factory or self.name
 
 
 TEXT = ("input_ids:1x16:int64", "attention_mask:1x16:int64")
@@ -35,7 +42,9 @@ SEQ = ("input_ids:1=seq", "attention_mask:1=seq")
 IMAGE = ("pixel_values:1x3x32x32",)
 
 ZOO: tuple[ZooModel, ...] = (
-    ZooModel("bert", "text encoder + mask", TEXT, SEQ, fast=True),
+    ZooModel("bert", "text encoder + mask", TEXT, SEQ),
+    # the issue's command: nothing named, so edgekit links the equal-size axes itself and says so
+    ZooModel("bert_unnamed", "text encoder + mask", TEXT, ("input_ids:1", "attention_mask:1"), True, "bert"),
     ZooModel("distilbert", "text encoder + mask", TEXT, SEQ),
     ZooModel("roberta", "text encoder + mask", TEXT, SEQ),
     ZooModel("albert", "text encoder + mask", TEXT, SEQ),
@@ -48,7 +57,7 @@ ZOO: tuple[ZooModel, ...] = (
     ZooModel("wav2vec2", "audio (waveform)", ("input_values:1x4000",), ("input_values:1=samples:400-16000",)),
     ZooModel("vit", "image classifier", IMAGE),
     ZooModel("convnext", "image classifier", IMAGE, fast=True),
-    ZooModel("resnet", "image classifier", IMAGE, fast=True),
+    ZooModel("resnet", "image classifier", IMAGE),
     ZooModel("mobilenet_v2", "image classifier", IMAGE),
     ZooModel("swin", "image classifier", IMAGE),
     ZooModel("segformer", "segmenter", ("pixel_values:1x3x64x64",), ("pixel_values:2=h", "pixel_values:3=w")),
