@@ -5,7 +5,6 @@ for (read from its metadata) rather than running them unchecked."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,30 +95,40 @@ def check_ranges(ranges: dict[str, list[list[int | None]]], shapes: dict[str, tu
     return None
 
 
+def aoti_reason() -> str | None:
+    """The registry probe: torch imports, runs an op, and has AOTInductor's package loader (the runtime needs no
+    compiler; compiling a package does, see :func:`edgekit.export.aoti.unavailable_reason`)."""
+    from edgekit.backends.probes import torch_reason
+
+    reason = torch_reason()
+    if reason is not None:
+        return reason
+    import torch
+
+    try:
+        import torch._inductor  # noqa: F401
+
+        loader = getattr(getattr(torch._C, "_aoti", None), "AOTIModelPackageLoader", None)
+    except ImportError as exc:
+        return f"torch {torch.__version__} cannot import torch._inductor ({one_line(exc, kind=False)}); reinstall torch"
+    if loader is None or not hasattr(torch._inductor, "aoti_load_package"):
+        return f"torch {torch.__version__} has no AOTInductor package loader; pip install 'torch>=2.6'"
+    return None
+
+
 class AotiRunner(_TorchRunner):
-    """An AOTInductor package, called with tensors on its device; inputs are checked against its ranges."""
+    """An AOTInductor package (loader: :class:`AotiPackageLoader`), called with tensors on its device; inputs are
+    checked against the ranges the package was compiled for before it runs."""
 
     backend = "aoti"
 
-    def __init__(
-        self,
-        artifact: Any,
-        device: str = "cpu",
-        threads: int | None = None,
-        inputs: Sequence[str] | None = None,
-        outputs: Sequence[str] | None = None,
-    ) -> None:
-        super().__init__(artifact, device, threads, inputs, outputs)
-        self.ranges: dict[str, list[list[int | None]]] = {}
-
-    def load(self) -> Any:
-        package = AotiPackageLoader(self.artifact, device=self.device, threads=self.threads)()
-        self.ranges = package_ranges(package)
+    def activate_impl(self) -> None:
+        super().activate_impl()
+        self.ranges = package_ranges(self.loaded)
         self.details["checked_ranges"] = bool(self.ranges)
-        return package
 
     def infer_impl(self, feed: Arrays) -> Arrays:
-        problem = check_ranges(self.ranges, {k: tuple(np.shape(v)) for k, v in feed.items()})
+        problem = check_ranges(getattr(self, "ranges", {}), {k: tuple(np.shape(v)) for k, v in feed.items()})
         if problem is not None:
             raise BadInput(f"aoti: {problem}")
         return super().infer_impl(feed)
