@@ -27,6 +27,7 @@ from edgekit.backends.aoti_runner import METADATA_KEY
 from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 from edgekit.core.io import atomic_path
 from edgekit.core.model import LoadedModel
+from edgekit.core.spec import EXPORT_MIN_DYNAMIC
 from edgekit.export.common import quiet_export
 from edgekit.export.pt2 import export_program
 
@@ -97,7 +98,9 @@ def _on_device(model: LoadedModel, device: str) -> LoadedModel:
 
 def input_ranges(program: torch.export.ExportedProgram, model: LoadedModel) -> dict[str, list[list[int | None]]]:
     """Per input, per axis, the ``[min, max]`` sizes ``program`` accepts (``max`` None: unbounded; a static axis
-    has min == max), from its placeholders' shapes and ``range_constraints``."""
+    has min == max), from its placeholders' shapes and ``range_constraints``. torch.export reports a lower bound
+    of 2 for dims it keeps dynamic past its 0/1 specialization even where the program runs at 1; such a bound is
+    widened to the axis' declared minimum (1 for the batch), and the shape plan then verifies the package there."""
     placeholders = [
         n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs
     ]
@@ -105,12 +108,15 @@ def input_ranges(program: torch.export.ExportedProgram, model: LoadedModel) -> d
     out: dict[str, list[list[int | None]]] = {}
     for spec, node in zip(model.inputs, placeholders, strict=False):
         axes: list[list[int | None]] = []
-        for dim in node.meta["val"].shape:
+        for ax, dim in enumerate(node.meta["val"].shape):
             if isinstance(dim, int) or (isinstance(dim, torch.SymInt) and dim.node.expr.is_number):
                 axes.append([int(dim), int(dim)])
                 continue
             vr = constraints.get(str(dim.node.expr))
             lower = int(vr.lower) if vr is not None else 0
+            declared = spec.ranges.get(ax, (1, None))[0]
+            if lower == EXPORT_MIN_DYNAMIC and declared < lower:
+                lower = declared  # torch's 0/1 specialization reports >= 2; verification runs the smaller size
             axes.append([lower, _finite(vr.upper) if vr is not None else None])
         out[spec.name] = axes
     return out
