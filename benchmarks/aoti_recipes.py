@@ -43,7 +43,7 @@ def run_recipe(recipe: str, seconds: float, threads: int | None, tmp: Path) -> d
     files = [r.path for r in results.values() if r.error is None and r.path is not None]
     config = BenchConfig(batches=(1,), seconds=seconds, threads=threads, metric=False)
     bench = run_bench(model, files, config)
-    p50 = {r.backend: r.latency.p50 * 1e3 for r in bench.rows if r.latency is not None}  # ms
+    p50 = {r.backend: r.latency.p50 for r in bench.rows if r.latency is not None}  # LatencyStats are in ms
     row["p50_ms"] = {k: round(v, 4) for k, v in p50.items()}
     if "aoti" in p50:
         row["vs_eager"] = round(p50["torch"] / p50["aoti"], 2)

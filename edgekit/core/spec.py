@@ -39,7 +39,8 @@ class InputSpec:
             dimension (one ``torch.export.Dim``, one ONNX dim name, one TensorRT range, varied together).
         ranges: valid sizes per dynamic axis, ``{axis: (min, max)}`` (max ``None``: unbounded).
 
-    Axes named in ``dims`` or ``ranges`` are dynamic even when ``dynamic`` omits them.
+    Only axes listed in ``dynamic`` keep a name or a range (``dataclasses.replace(spec, dynamic=...)`` that drops an
+    axis drops its name too): list them, e.g. ``InputSpec("ids", (1, 16), "int64", (0, 1), dims={1: "seq"})``.
 
     Raises:
         BadInput: an example of more than :data:`MAX_ELEMENTS` elements, a range that is not
@@ -59,19 +60,20 @@ class InputSpec:
         rank = len(self.shape)
         dims = {int(ax) % max(rank, 1): str(d) for ax, d in dict(self.dims).items()}
         ranges = {int(ax) % max(rank, 1): _range_tuple(r) for ax, r in dict(self.ranges).items()}
-        object.__setattr__(self, "dims", dims)
-        object.__setattr__(self, "ranges", ranges)
-        object.__setattr__(self, "dynamic", tuple(sorted(set(self.dynamic) | set(dims) | set(ranges))))
+        dynamic = tuple(sorted({int(ax) % max(rank, 1) for ax in self.dynamic}))
+        object.__setattr__(self, "dynamic", dynamic)
+        object.__setattr__(self, "dims", {ax: d for ax, d in dims.items() if ax in dynamic})
+        object.__setattr__(self, "ranges", {ax: r for ax, r in ranges.items() if ax in dynamic})
         count = math.prod(self.shape)
         if count > MAX_ELEMENTS:
             raise BadInput(
                 f"input '{self.name}': example shape {'x'.join(map(str, self.shape))} has {count:.3g} elements "
                 f"(over {MAX_ELEMENTS:.3g}); give the example shape of one real input, e.g. x:1x3x224x224"
             )
-        for ax, dim in dims.items():
+        for ax, dim in self.dims.items():
             if not dim.isidentifier():
                 raise BadInput(f"input '{self.name}': dim name '{dim}' on axis {ax} must be an identifier, e.g. seq")
-        for ax, (lo, hi) in ranges.items():
+        for ax, (lo, hi) in self.ranges.items():
             example = self.shape[ax] if ax < rank else 0
             if lo < 1 or (hi is not None and not lo <= example <= hi) or example < lo:
                 raise BadInput(

@@ -122,3 +122,13 @@ def test_ranges_and_sizes_are_checked_at_parse_time():
 def test_old_manifest_entries_still_read():
     spec = InputSpec.from_json({"name": "x", "shape": [1, 8], "dtype": "float32", "dynamic_axes": [0, 1]})
     assert spec.dynamic == (0, 1) and spec.dims == {} and spec.ranges == {}
+
+
+def test_replacing_dynamic_drops_the_names_of_axes_made_static():
+    import dataclasses
+
+    spec = InputSpec("ids", (1, 16), "int64", (0, 1), dims={1: "seq"}, ranges={1: (4, 64)})
+    assert spec.dims == {1: "seq"} and spec.ranges == {1: (4, 64)}
+    frozen = dataclasses.replace(spec, dynamic=(0,))
+    assert frozen.dynamic == (0,) and frozen.dims == {} and frozen.ranges == {}
+    assert InputSpec("x", (1, 8), dims={1: "t"}).dims == {}  # only axes listed in dynamic are named
