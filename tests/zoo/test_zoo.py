@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ MODELS_PY = Path(__file__).with_name("models.py")
 _spec = importlib.util.spec_from_file_location("edgekit_zoo_models", MODELS_PY)
 assert _spec is not None and _spec.loader is not None
 zoo: Any = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = zoo  # dataclasses look their module up while the file runs
 _spec.loader.exec_module(zoo)
 
 pytest.importorskip("transformers", reason="the zoo builds its models from transformers configs")
