@@ -12,6 +12,8 @@ What is *not* refused, and why:
   - entries a weights-only load accepts (plain tensors, containers of them): torch's fallback never triggers;
   - TorchBind custom objects (``custom_obj_*``): torch reads them with its C++ unpickler, which builds only
     registered TorchBind classes, no Python global;
+  - an AOTInductor package (``.aoti.pt2``) IS native code: it is refused unless trusted (``--trust-files``), or
+    loaded by the same edgekit run that compiled it (``export``, ``pipeline``, ``bench MODEL``);
   - TorchScript files: ``torch.jit.load`` reads ``data.pkl`` / ``constants.pkl`` with the same C++ unpickler (no
     Python global is resolved, so no ``os.system``), but the file's *code* is TorchScript from the file and runs when
     the model runs: it can compute anything torch ops compute. Trust a TorchScript file as you trust its source.
@@ -31,6 +33,8 @@ from edgekit.core.errors import BadInput
 
 _GLOBAL = re.compile(r"GLOBAL (\S+) whose")
 _PICKLE_OPS = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD", "EXT1", "EXT2"}
+AOTI_SUFFIX = ".aoti.pt2"
+"""An AOTInductor package (:mod:`edgekit.export.aoti`): a shared library, trusted only when asked to."""
 _LEGACY_PT2 = ("serialized_state_dict.pt", "serialized_constants.pt", "serialized_example_inputs.pt")
 
 
@@ -195,6 +199,14 @@ def check_file(path: str | Path, trust: bool = False) -> list[str]:
     suffix = path.suffix.lower()
     if not path.is_file():
         return []
+    if path.name.lower().endswith(AOTI_SUFFIX):
+        if not trust:
+            raise BadInput(
+                f"refusing '{path}': an AOTInductor package is compiled native code, and loading it runs that code; "
+                f"pass --trust-files if it was compiled by you (edgekit export --format aoti on a machine you "
+                f"trust), or re-export it here"
+            )
+        return ["an AOTInductor package (native code)"]
     if suffix == ".pt2":
         found = pt2_findings(path)
         if found and not trust:

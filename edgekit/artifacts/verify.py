@@ -25,7 +25,12 @@ import numpy as np
 from edgekit.backends.base import Runner
 from edgekit.core.errors import BadInput, EdgekitError, one_line
 from edgekit.core.model import LoadedModel
-from edgekit.core.spec import random_inputs, shape_plan
+from edgekit.core.spec import dim_groups, link_notes, random_inputs, shape_plan_named
+
+DATA_CHUNK = 8
+"""Samples per ``data#k`` check when the batch is dynamic."""
+DATA_MAX_SAMPLES = 256
+"""At most this many of a ``--data`` file's samples are verified."""
 
 NOT_CHECKED = "not checked"
 NOT_CHECKED_FIX = (
@@ -212,12 +217,16 @@ def compare_arrays(
     return _check(name, shape, metrics, within, "" if within else f"beyond atol {bound:.2g} + rtol {rtol:g}")
 
 
-def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray], varied: str = "") -> dict[str, np.ndarray]:
     """Eager outputs on ``feed``.
 
+    Args:
+        varied: the plan entry's label (``seq=8``, ``data#2``): named in the message when eager fails.
+
     Raises:
-        BadInput: eager PyTorch itself fails at these shapes (an axis declared dynamic that the model fixes), or
-            returns another number of outputs than at the example shape (a detector's per-image results).
+        BadInput: eager PyTorch itself fails at these shapes (an axis declared dynamic that the model fixes, two
+            axes that must be equal, a size below the axis' valid range), naming the axes varied and the fix; or
+            it returns another number of outputs than at the example shape (a detector's per-image results).
     """
     import torch
 
@@ -226,12 +235,9 @@ def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, 
         with torch.inference_mode():
             outs = tuple(model.module(*model.tensors(feed)))
     except Exception as exc:  # the user's model at a size it cannot take
-        dynamic = [f"{s.name}:{ax}" for s in model.inputs for ax in s.dynamic]
         raise BadInput(
-            f"eager PyTorch fails at input shapes {shapes}: {one_line(exc, 200)}; "
-            f"the dynamic axes ({', '.join(dynamic)}) must "
-            f"accept other sizes: drop the --dynamic mark that the model does not support, or use "
-            f"--static"
+            f"eager PyTorch fails at input shapes {shapes}{_varied_words(model, varied)}: {one_line(exc, 200)}; "
+            f"{_eager_fix(model, varied)}"
         ) from exc
     if len(outs) != len(model.outputs):
         raise BadInput(
@@ -242,17 +248,46 @@ def eager_outputs(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, 
     return {n: t.detach().cpu().numpy() for n, t in zip(model.outputs, outs, strict=True)}
 
 
+def _varied_words(model: LoadedModel, varied: str) -> str:
+    dim, _, size = varied.partition("=")
+    groups = dim_groups(model.inputs)
+    if dim in groups:
+        return f" (dim '{dim}' = {groups[dim].axes()} set to {size}, every other axis at its example size)"
+    return f" ({varied})" if varied and varied != "example" else ""
+
+
+def _eager_fix(model: LoadedModel, varied: str) -> str:
+    """The fix to suggest: link the varied axes with an unvaried dynamic axis of another input of the same example
+    size, or declare the axis' valid range."""
+    groups = dim_groups(model.inputs)
+    g = groups.get(varied.partition("=")[0].partition("#")[0])
+    if g is None:
+        dynamic = [f"{s.name}:{ax}" for s in model.inputs for ax in s.dynamic]
+        return (
+            f"the dynamic axes ({', '.join(dynamic)}) must accept other sizes: drop the --dynamic mark that the "
+            f"model does not support, or use --static"
+        )
+    mine = {n for n, _ in g.members}
+    others = [
+        m
+        for o in groups.values()
+        if o is not g and o.example == g.example and not o.is_batch
+        for m in o.members
+        if m[0] not in mine
+    ]
+    link = " ".join(f"--dynamic {n}:{ax}=NAME" for n, ax in g.members + others[:1])
+    fix = f"if these axes must be equal, link them: {link}; " if others else ""
+    first = g.members[0]
+    return (
+        f"{fix}if the axis has a valid range, declare it: --dynamic {first[0]}:{first[1]}[=NAME]:MIN-MAX; or drop "
+        f"the --dynamic mark the model does not support (--static for none)"
+    )
+
+
 def is_nondeterministic(model: LoadedModel, feed: dict[str, np.ndarray]) -> bool:
     """True when two identical eager runs disagree (sampling or dropout in forward)."""
     a, b = eager_outputs(model, feed), eager_outputs(model, feed)
     return any(not np.array_equal(a[k], b[k], equal_nan=True) for k in a)
-
-
-def _label(sizes: dict[str, dict[int, int]]) -> str:
-    if not sizes:
-        return "example"
-    parts = {f"axis{ax}={n}" for axes in sizes.values() for ax, n in axes.items()}
-    return ",".join(sorted(parts))
 
 
 def verify_runner(
@@ -265,13 +300,18 @@ def verify_runner(
     seed: int = 1234,
     atol: float | None = None,
     rtol: float | None = None,
+    data: dict[str, np.ndarray] | None = None,
+    data_source: str = "",
 ) -> Verification:
-    """Verify an active ``runner`` against ``model`` (eager) at every shape of :func:`shape_plan`.
+    """Verify an active ``runner`` against ``model`` (eager) at every shape of :func:`shape_plan_named`, then on
+    ``data`` (real samples) if given.
 
     Args:
         samples: fresh random draws per shape.
         seed: base seed of the random inputs (fresh inputs, never the export example).
         atol, rtol: tolerances; default the model's.
+        data: real samples, one array per input (axis 0: samples), checked in chunks labelled ``data#k``.
+        data_source: words for the details (the file's name and sample count).
 
     Besides ``atol``/``rtol``, every output must reach the precision's cosine similarity with eager
     (:data:`edgekit.backends.precision.TOLERANCES` ``min_cosine``, the runner's ``details["precision"]``, fp32 by
@@ -293,13 +333,21 @@ def verify_runner(
         why = f"takes inputs {names}, the model {model.input_names}"
         result.checks.append(ShapeCheck("example", {}, [], why, kind="inputs"))
         return result
-    for i, sizes in enumerate(shape_plan(model.inputs)):
+    notes = link_notes(model.inputs)
+    if notes:
+        result.details["notes"] = notes
+    for i, (name, sizes) in enumerate(shape_plan_named(model.inputs)):
         for s in range(samples):
             feed = random_inputs(model.inputs, sizes, seed + 97 * i + s)
             if i == 0 and s == 0 and is_nondeterministic(model, feed):
                 result.nondeterministic = True
-            label = _label(sizes) + (f"#{s + 1}" if samples > 1 else "")
+            label = name + (f"#{s + 1}" if samples > 1 else "")
             result.checks.append(_check_shape(model, runner, feed, label, judge))
+    random_checks = len(result.checks)
+    if data is not None:
+        for k, feed in enumerate(data_chunks(model, data)):
+            result.checks.append(_check_shape(model, runner, feed, f"data#{k + 1}", judge))
+    result.details["verified_on"] = {"random": random_checks, "data": data_source if data is not None else None}
     return result
 
 
@@ -311,6 +359,23 @@ def _input_names(runner: Runner) -> list[str] | None:
         return None
 
 
+def data_chunks(model: LoadedModel, data: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """``data``'s samples as feeds: chunks of :data:`DATA_CHUNK` samples where every input's batch is dynamic,
+    else chunks of the static batch (the last one padded by repeating its last sample); at most
+    :data:`DATA_MAX_SAMPLES` samples."""
+    n = min(len(next(iter(data.values()))), DATA_MAX_SAMPLES)
+    static = [s.shape[0] for s in model.inputs if 0 not in s.dynamic and s.shape]
+    size = static[0] if static else DATA_CHUNK
+    chunks = []
+    for start in range(0, n, size):
+        chunk = {k: v[start : min(start + size, n)] for k, v in data.items() if k in model.input_names}
+        m = len(next(iter(chunk.values())))
+        if static and m < size:
+            chunk = {k: np.concatenate([v, np.repeat(v[-1:], size - m, axis=0)]) for k, v in chunk.items()}
+        chunks.append(chunk)
+    return chunks
+
+
 def _check_shape(
     model: LoadedModel,
     runner: Runner,
@@ -320,7 +385,7 @@ def _check_shape(
 ) -> ShapeCheck:
     """The outputs at one feed; a run that fails there is an error at that shape (not a difference)."""
     shapes = {k: list(v.shape) for k, v in feed.items()}
-    ref = eager_outputs(model, feed)
+    ref = eager_outputs(model, feed, label)
     try:
         got = runner.infer(feed)
     except EdgekitError as exc:
@@ -349,8 +414,11 @@ def verify_artifact(
     samples: int = 1,
     atol: float | None = None,
     rtol: float | None = None,
+    data: dict[str, np.ndarray] | None = None,
+    data_source: str = "",
 ) -> Verification:
-    """Load the artifact at ``path`` with its format's backend (or ``backend``) and verify it.
+    """Load the artifact at ``path`` with its format's backend (or ``backend``) and verify it (on ``data`` too,
+    see :func:`verify_runner`).
 
     Raises:
         BadInput: the artifact does not load.
@@ -362,4 +430,6 @@ def verify_artifact(
     name = backend or FORMATS[fmt].backend
     runner = create_runner(name, path, device=device, inputs=model.input_names, outputs=model.outputs)
     with runner:
-        return verify_runner(model, runner, str(path), fmt, samples=samples, atol=atol, rtol=rtol)
+        return verify_runner(
+            model, runner, str(path), fmt, samples=samples, atol=atol, rtol=rtol, data=data, data_source=data_source
+        )

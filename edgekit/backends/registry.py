@@ -184,6 +184,17 @@ BACKENDS: dict[str, BackendInfo] = {
             extra="trt",
             description="a TensorRT engine (an .onnx is built into one first, cached), buffers through pycuda",
         ),
+        BackendInfo(
+            "aoti",
+            f"{_B}.aoti_runner:AotiRunner",
+            f"{_B}.aoti_runner:AotiPackageLoader",
+            ("aoti",),
+            ("cpu", "cuda"),
+            f"{_B}.aoti_runner:aoti_reason",
+            rank=7,
+            description="an AOTInductor package (.aoti.pt2) loaded by torch._inductor.aoti_load_package; inputs "
+            "checked against its compiled ranges (cuda: written, not yet run on a GPU)",
+        ),
     )
 }
 

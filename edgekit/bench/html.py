@@ -29,7 +29,6 @@ from edgekit.bench.format import (
 )
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
-SHAPES = ("circle", "square", "diamond", "triangle")
 WIDTH = 760
 
 CSS = """
@@ -91,9 +90,9 @@ def _tick_label(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _marker(shape: str, x: float, y: float, r: float, colour: str, title: str) -> str:
+def _marker(shape: str, x: float, y: float, r: float, colour: str, title: str, cls: str = "point") -> str:
     tip = f"<title>{esc(title)}</title>"
-    style = f'fill="{colour}" fill-opacity="0.85" stroke="#222" stroke-width="0.6" class="point"'
+    style = f'fill="{colour}" fill-opacity="0.85" stroke="#222" stroke-width="0.6" class="{cls}"'
     if shape == "square":
         return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r:.1f}" height="{2 * r:.1f}" {style}>{tip}</rect>'
     if shape == "diamond":
@@ -142,7 +141,8 @@ def _y_of(report: Report) -> tuple[str, Any]:
 
 
 def scatter_svg(report: Report) -> str:
-    """Latency (p50, ms) vs accuracy: one marker per row that ran; colour = backend, shape = batch."""
+    """Latency (p50, ms) vs accuracy: one marker per row that ran, labelled ``artifact (precision, bN)``;
+    colour = backend, shape = precision (fp32 circle, fp16 square, int8 diamond)."""
     rows = ok_rows(report)
     ylabel, yfun = _y_of(report)
     pts = [(r, r["latency_ms"]["p50"], yfun(r)) for r in rows]
@@ -169,32 +169,79 @@ def scatter_svg(report: Report) -> str:
     ys = Scale(min(ys_v) - yspan * 0.15, max(ys_v) + yspan * 0.15, bottom - 10, top + 10)
     parts += _axes(xs, ys, left, top, right, bottom, "latency p50 (ms, log)" if log else "latency p50 (ms)", ylabel)
     backends = sorted({r["backend"] for r, _, _ in pts})
-    batches = sorted({r["batch"] for r, _, _ in pts})
+    precisions = sorted({r.get("precision") or "fp32" for r, _, _ in pts}, key=_precision_order)
+    placed: list[tuple[float, float, float, float]] = []
     for r, x, y in pts:
         colour = PALETTE[backends.index(r["backend"]) % len(PALETTE)]
-        shape = SHAPES[batches.index(r["batch"]) % len(SHAPES)]
+        precision = r.get("precision") or "fp32"
+        label = f"{r['name']} ({precision}, b{r['batch']})"
         parts.append(
             _marker(
-                shape,
+                precision_shape(precision),
                 xs(x),
                 ys(y),
                 6,
                 colour,
-                f"{r['name']} [{r['backend']}] batch {r['batch']}: {fmt_ms(x)} ms, {ylabel} {fmt_num(y)}",
+                f"{label} [{r['backend']}]: {fmt_ms(x)} ms, {ylabel} {fmt_num(y)}",
+                f"point prec-{esc(precision)}",
             )
         )
+        parts.append(_point_label(label, xs(x), ys(y), (left, top, right, bottom), placed))
     ly = top + 10
     for b in backends:
         parts.append(_marker("circle", right + 24, ly, 5, PALETTE[backends.index(b) % len(PALETTE)], b))
         parts.append(f'<text x="{right + 36}" y="{ly + 4}">{esc(b)}</text>')
         ly += 18
     ly += 8
-    for b in batches:
-        parts.append(_marker(SHAPES[batches.index(b) % len(SHAPES)], right + 24, ly, 5, "#bbb", f"batch {b}"))
-        parts.append(f'<text x="{right + 36}" y="{ly + 4}">batch {b}</text>')
+    for p in precisions:
+        parts.append(_marker(precision_shape(p), right + 24, ly, 5, "#bbb", p, f"point prec-{esc(p)}"))
+        parts.append(f'<text x="{right + 36}" y="{ly + 4}">{esc(p)}</text>')
         ly += 18
     parts.append("</svg>")
     return "".join(parts)
+
+
+PRECISION_SHAPES = {"fp32": "circle", "fp16": "square", "bf16": "square", "int8": "diamond"}
+"""Marker shape per precision in the latency-accuracy chart (any other precision: a triangle)."""
+LABEL_CHAR_PX = 6.2  # approximate advance of one 11 px system-ui character, for label placement
+
+
+def precision_shape(precision: str) -> str:
+    """The marker shape of ``precision``: reduced-precision artifacts never look like fp32 ones."""
+    return PRECISION_SHAPES.get(precision, "triangle")
+
+
+def _precision_order(p: str) -> tuple[int, str]:
+    return (list(PRECISION_SHAPES).index(p) if p in PRECISION_SHAPES else len(PRECISION_SHAPES), p)
+
+
+def _point_label(
+    text: str,
+    x: float,
+    y: float,
+    frame: tuple[float, float, float, float],
+    placed: list[tuple[float, float, float, float]],
+) -> str:
+    """A text label beside the marker at (x, y): the first of a few positions (right, above-right, below-right,
+    left) that stays inside ``frame`` (left, top, right, bottom) and overlaps no label placed before; ``placed``
+    gets its box."""
+    width, height = len(text) * LABEL_CHAR_PX, 12.0
+    left, top, right, bottom = frame
+    candidates = [(x + 9, y + 4), (x + 9, y - 9), (x + 9, y + 17), (x - 9 - width, y + 4), (x - 9 - width, y - 9)]
+    candidates += [(x + 9, y + 4 + 13 * k) for k in range(2, 8)]
+    chosen = candidates[0]
+    for cx, cy in candidates:
+        box = (cx, cy - height + 2, cx + width, cy + 2)
+        inside = box[0] >= left and box[2] <= right + 14 and box[1] >= top and box[3] <= bottom  # not over the legend
+        if inside and not any(_overlap(box, b) for b in placed):
+            chosen = (cx, cy)
+            break
+    placed.append((chosen[0], chosen[1] - height + 2, chosen[0] + width, chosen[1] + 2))
+    return f'<text class="point-label" x="{chosen[0]:.1f}" y="{chosen[1]:.1f}">{esc(text)}</text>'
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def box_svg(report: Report) -> str:

@@ -29,14 +29,24 @@ def compare(
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Write JUnit XML (one test per artifact and shape).")
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help=".npz with one array per model input (axis 0: samples): verify on these real samples as well as "
+            "on random ones.",
+        ),
+    ] = None,
 ) -> None:
-    """Verify ARTIFACTs against eager MODEL on fresh random inputs at several sizes per dynamic axis.
+    """Verify ARTIFACTs against eager MODEL on fresh random inputs at several sizes per dynamic axis, and on the
+    real samples of --data when given.
     Each artifact listed in a manifest.json must still exist with the sha256 recorded there (--no-manifest: bare
     files). Exit 1 on any mismatch, changed file, artifact that fails to run at a verified shape, or when nothing
     was checked (every output all zeros or within atol of zero: "not checked"); 2 on an artifact that does not load
     or would run code."""
     from edgekit.artifacts.junit import write_junit
     from edgekit.artifacts.verify import verify_artifact
+    from edgekit.bench.accuracy import eval_set
     from edgekit.bench.run import expand
     from edgekit.bench.subjects import artifact_model, other_model, read_artifact
     from edgekit.cli.render import verification_table
@@ -45,6 +55,7 @@ def compare(
     from edgekit.export.driver import without_axes
 
     loaded = m.load()
+    real = eval_set(loaded, None, data) if data is not None else None
     files = expand(artifacts, use_manifest=not no_manifest)
     arts = [read_artifact(p, use_manifest=not no_manifest, trust=m.trust_files) for p in files]
     results, skipped, origins = [], [], {}
@@ -57,7 +68,18 @@ def compare(
             continue
         # the artifact's own input specs (a static export) and the axes its exporter froze, from its manifest
         checked = without_axes(artifact_model(loaded, art), art.frozen_axes)
-        results.append(verify_artifact(checked, str(path), art.format, backend, device=device, samples=samples))
+        results.append(
+            verify_artifact(
+                checked,
+                str(path),
+                art.format,
+                backend,
+                device=device,
+                samples=samples,
+                data=real.inputs if real else None,
+                data_source=real.source if real else "",
+            )
+        )
         origins[str(path)] = other_model(loaded, art)
     if results:
         console.print(verification_table(results))

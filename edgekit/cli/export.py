@@ -26,17 +26,27 @@ def export(
         str | None,
         typer.Option(help="ONNX exporter: auto (dynamo, legacy on failure), dynamo, legacy [default: auto]."),
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help=".npz with one array per model input (axis 0: samples): verify on these real samples as well as "
+            "on random ones.",
+        ),
+    ] = None,
 ) -> None:
     """Export MODEL to TorchScript / ExportedProgram / ONNX (/ TensorRT), verify each artifact against eager
     PyTorch at several input sizes, and write manifest.json. Exit 1 when a verification fails or an artifact fails
     to run at a verified shape; an output that random inputs cannot check (all zeros, below atol) is reported as
     "not checked", never as "pass"."""
     from edgekit.artifacts.formats import parse_formats
+    from edgekit.bench.accuracy import eval_set
     from edgekit.cli.render import export_table, verification_table
     from edgekit.export.driver import export_all
 
     formats = parse_formats(format)
     loaded = m.load()
+    real = eval_set(loaded, None, data) if data is not None else None
     plan_outputs(*(output / f"model{f.suffix}" for f in formats), output / "manifest.json")
     with console.status("exporting") as status:
         results = export_all(
@@ -46,6 +56,8 @@ def export(
             samples=samples,
             options={"opset": opset, "exporter": exporter},
             progress=lambda msg: status.update(escape(msg)),
+            data=real.inputs if real else None,
+            data_source=real.source if real else "",
         )
     verified = [r.verification for r in results if r.verification is not None]
     if verified:

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 import torch
 
 from edgekit.core.model import LoadedModel
-from edgekit.core.spec import EXPORT_MIN_DYNAMIC, random_inputs
+from edgekit.core.spec import export_sizes, random_inputs
 
 
 def export_example(model: LoadedModel, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Example tensors for tracing/exporting: every dynamic dimension at least 2, because torch.export
-    specializes sizes 0 and 1 (a user's ``--input x:1x3x32x32`` would otherwise freeze the batch)."""
-    sizes = {s.name: {ax: max(s.shape[ax], EXPORT_MIN_DYNAMIC) for ax in s.dynamic} for s in model.inputs}
+    specializes sizes 0 and 1 (a user's ``--input x:1x3x32x32`` would otherwise freeze the batch), and inside
+    each axis' declared range."""
+    sizes = {s.name: export_sizes(s) for s in model.inputs}
     return model.tensors(random_inputs(model.inputs, sizes, seed))
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgekit.artifacts import manifest as mf
 from edgekit.artifacts.formats import FormatInfo
 from edgekit.artifacts.manifest import MANIFEST, versions
@@ -44,8 +46,12 @@ def export_all(
     samples: int = 1,
     options: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    data: dict[str, np.ndarray] | None = None,
+    data_source: str = "",
 ) -> list[ExportResult]:
-    """Export ``model`` to every format in ``out_dir``, verify each artifact, and write the manifest.
+    """Export ``model`` to every format in ``out_dir``, verify each artifact (on random inputs at the shape plan,
+    and on ``data``'s real samples when given: see :func:`~edgekit.artifacts.verify.verify_runner`), and write
+    the manifest.
 
     A format that fails (unsupported operator, unavailable backend) is reported in its result and the others go on;
     its file is never left behind, and neither is a killed earlier run's ``.partial`` file. Returns one result per
@@ -76,13 +82,21 @@ def export_all(
         if progress:
             progress(f"exporting {fmt.name}")
         own = {k: v for k, v in given.items() if k in fmt.options}  # each exporter gets only what it declares
-        results.append(_export_one(model, fmt, out_dir / f"{stem}{fmt.suffix}", samples, own))
+        path = out_dir / f"{stem}{fmt.suffix}"
+        results.append(_export_one(model, fmt, path, samples, own, (data, data_source)))
     if any(r.path is not None for r in results):  # nothing exported: leave the directory as it was
         write_manifest(model, results, out_dir)
     return results
 
 
-def _export_one(model: LoadedModel, fmt: FormatInfo, path: Path, samples: int, options: dict[str, Any]) -> ExportResult:
+def _export_one(
+    model: LoadedModel,
+    fmt: FormatInfo,
+    path: Path,
+    samples: int,
+    options: dict[str, Any],
+    real: tuple[dict[str, np.ndarray] | None, str] = (None, ""),
+) -> ExportResult:
     from edgekit.core.errors import BackendUnavailable
 
     reason = fmt.unavailable_reason()
@@ -95,7 +109,9 @@ def _export_one(model: LoadedModel, fmt: FormatInfo, path: Path, samples: int, o
     checked = without_axes(model, details.get("frozen_axes", []))
     try:
         device = "cuda" if fmt.backend == "tensorrt" else "cpu"  # TensorRT runs on the GPU only
-        verification = verify_artifact(checked, str(path), fmt.name, samples=samples, device=device)
+        verification = verify_artifact(
+            checked, str(path), fmt.name, samples=samples, device=device, data=real[0], data_source=real[1]
+        )
     except EdgekitError as exc:
         return ExportResult(fmt.name, path, details, error=exc)
     if details.get("frozen_axes"):

@@ -86,7 +86,7 @@ def _dynamo(model: LoadedModel, path: Path, opset: int) -> None:
                 opset_version=opset,
                 input_names=model.input_names,
                 output_names=model.outputs,
-                dynamic_shapes=dynamic_shapes(model),
+                dynamic_shapes=dynamic_shapes(model, onnx_names=True),
                 optimize=True,
                 verbose=False,
             )
@@ -124,7 +124,7 @@ def opset_of(model: Any) -> int:
 
 
 def _legacy(model: LoadedModel, path: Path, opset: int) -> None:
-    axes = {name: dict(dims) for name, dims in dynamic_dims(model.inputs).items() if dims}
+    axes = {name: dict(dims) for name, dims in dynamic_dims(model.inputs, link=False).items() if dims}
     for out in model.outputs:  # let every output follow the batch; shape inference fixes the rest
         axes.setdefault(out, {0: "batch"}) if any(0 in s.dynamic for s in model.inputs) else None
     with quiet_export(), torch.no_grad():

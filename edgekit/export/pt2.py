@@ -20,11 +20,36 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def dynamic_shapes(model: LoadedModel, kind: str = "DYNAMIC") -> dict[str, tuple[dict[int, Any], ...]]:
-    """``dynamic_shapes`` for torch.export of :class:`~edgekit.core.model.FlatOutputs` (``forward(*args)``): every
-    dynamic axis ``Dim.DYNAMIC`` (an error if torch must specialize it) or ``Dim.AUTO`` (it may)."""
-    dim = getattr(torch.export.Dim, kind)
-    return {"args": tuple({ax: dim for ax in s.dynamic} for s in model.inputs)}
+def dynamic_shapes(
+    model: LoadedModel, kind: str = "DYNAMIC", *, onnx_names: bool = False
+) -> dict[str, tuple[dict[int, Any], ...]]:
+    """``dynamic_shapes`` for torch.export of :class:`~edgekit.core.model.FlatOutputs` (``forward(*args)``).
+
+    With ``kind="DYNAMIC"``: axes of one named dim (the user's names, and the shared ``batch``) get ONE
+    ``torch.export.Dim`` carrying the dim's range, so torch.export keeps them equal and in range; an unnamed axis
+    gets ``Dim.DYNAMIC`` (with its range, if declared), an error if torch must specialize it. With ``kind="AUTO"``
+    every axis is ``Dim.AUTO``: torch may specialize (the frozen axes are reported). With ``onnx_names`` (the
+    dynamo ONNX exporter) an unnamed axis is given as its name string (``ids_axis1``), which becomes the ONNX dim
+    name (ONNX has no ranges).
+    """
+    from edgekit.core.spec import dim_groups
+
+    if kind == "AUTO":
+        return {"args": tuple({ax: torch.export.Dim.AUTO for ax in s.dynamic} for s in model.inputs)}
+    named = {n for s in model.inputs for n in s.dims.values()} | {"batch"}
+    by_axis: dict[tuple[str, int], Any] = {}
+    for g in dim_groups(model.inputs, link=False).values():
+        bounds: dict[str, int] = {"min": g.low} | ({"max": g.high} if g.high is not None else {})
+        if onnx_names and g.name not in named:
+            dim: Any = g.name
+        elif g.name in named:
+            dim = torch.export.Dim(g.name, **bounds)
+        elif g.declared:
+            dim = torch.export.Dim.DYNAMIC(**bounds)
+        else:
+            dim = torch.export.Dim.DYNAMIC
+        by_axis.update({m: dim for m in g.members})
+    return {"args": tuple({ax: by_axis[(s.name, ax)] for ax in s.dynamic} for s in model.inputs)}
 
 
 def export_program(model: LoadedModel) -> tuple[torch.export.ExportedProgram, list[str]]:

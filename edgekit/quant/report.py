@@ -193,7 +193,7 @@ def verify_int8(
     seed: int = 1234,
     sample: dict[str, np.ndarray] | None = None,
 ) -> Any:
-    """Run ``path`` in ONNX Runtime at every verification shape (:func:`edgekit.core.spec.shape_plan`) and compare
+    """Run ``path`` in ONNX Runtime at every verification shape (:func:`edgekit.core.spec.shape_plan_named`) and compare
     each output with the torch Q/DQ model. Rounding at a quantization step differs between runtimes, so an
     output passes when |onnx - torch| <= ``tolerance`` x max |torch| (per output).
 
@@ -205,16 +205,16 @@ def verify_int8(
     Returns:
         An :class:`edgekit.artifacts.verify.Verification`.
     """
-    from edgekit.artifacts.verify import ShapeCheck, Verification, _label, compare_arrays
+    from edgekit.artifacts.verify import ShapeCheck, Verification, compare_arrays
     from edgekit.backends.registry import create_runner
-    from edgekit.core.spec import random_inputs, shape_plan
+    from edgekit.core.spec import random_inputs, shape_plan_named
 
     plans = []
-    for i, sizes in enumerate(shape_plan(reference.inputs)):
+    for i, (label, sizes) in enumerate(shape_plan_named(reference.inputs)):
         feed = random_inputs(reference.inputs, sizes, seed + 97 * i)
         if sample is not None:
             feed = {k: _tile_to(sample[k], v.shape) for k, v in feed.items()}
-        plans.append((_label(sizes), feed))
+        plans.append((label, feed))
     with create_runner("onnxruntime", path, threads=1) as runner:
         result = Verification(str(path), "onnx-int8", runner.backend, tolerance, 0.0, [], details=dict(runner.details))
         for label, feed in plans:

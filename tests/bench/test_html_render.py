@@ -4,6 +4,7 @@ reason, only where no Chromium is installed (``apt-get install -y chromium``).""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgekit.bench.html import PALETTE, html_page
+from edgekit.bench.html import PALETTE, WIDTH, html_page
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 pytestmark = pytest.mark.skipif(
@@ -34,6 +35,10 @@ document.body.setAttribute('data-probe', JSON.stringify({
   scatter: chart('latency-accuracy'), dist: chart('latency-distribution'),
   points: nonEmpty(boxes('#latency-accuracy .point')), boxes: nonEmpty(boxes('#latency-distribution rect.box')),
   medians: boxes('#latency-distribution line.median').length,
+  labels: Array.from(document.querySelectorAll('#latency-accuracy text.point-label')).map(e => {
+    const b = e.getBBox(); return [e.textContent, b.x, b.y, b.width, b.height]; }),
+  shapes: Object.fromEntries(['fp32', 'fp16', 'int8'].map(p => [p, Array.from(
+    document.querySelectorAll('#latency-accuracy .prec-' + p)).map(e => e.tagName)])),
   rows: document.querySelectorAll('table tbody tr').length}));
 </script>"""
 
@@ -100,6 +105,15 @@ def read_png(path: Path) -> np.ndarray:
 
 
 @pytest.fixture()
+def report(report: dict[str, Any]) -> dict[str, Any]:
+    """The synthetic report with one INT8 and one fp16 artifact among the fp32 ones, as a pipeline --int8 run has."""
+    ok = [r for r in report["rows"] if r["status"] == "ok" and r["name"] != "eager"]
+    ok[0].update(precision="int8", name="model.int8.onnx")
+    ok[-1].update(precision="fp16")
+    return report
+
+
+@pytest.fixture()
 def page(report: dict[str, Any], tmp_path: Path) -> Path:
     path = tmp_path / "report dir" / "bench.html"
     path.parent.mkdir()
@@ -114,11 +128,12 @@ def test_chromium_lays_out_both_charts(report: dict[str, Any], page: Path, tmp_p
     assert result.returncode == 0, result.stderr[-2000:]
     match = re.search(r"data-probe=\"([^\"]+)\"", result.stdout)
     assert match, "the probe did not run: " + result.stdout[:500]
-    probe = json.loads(match.group(1).replace("&quot;", '"'))
+    probe = json.loads(html.unescape(match.group(1)))  # the attribute as --dump-dom escapes it
     ok_rows = sum(r["status"] == "ok" for r in report["rows"])
     assert probe["scatter"][0] > 500 and probe["scatter"][1] > 300
     assert probe["dist"][0] > 500 and probe["dist"][1] > 24 * ok_rows
-    assert probe["points"] == ok_rows + 5  # one marker per row that ran, plus the legend's 3 backends + 2 batches
+    assert probe["points"] == ok_rows + 6  # one marker per row that ran, plus the legend's 3 backends + 3 precisions
+    _check_labels(report, probe)
     assert probe["boxes"] == ok_rows and probe["medians"] == ok_rows
     assert probe["rows"] == len(report["rows"])
 
@@ -135,3 +150,19 @@ def test_chromium_paints_the_charts(page: Path, tmp_path: Path) -> None:
         close = np.abs(pixels.astype(float) - blended).sum(axis=2) < 30
         assert close.sum() > 100, f"{colour} markers not painted ({close.sum()} pixels)"
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # text, axes, markers: not a blank page
+
+
+def _check_labels(report: dict[str, Any], probe: dict[str, Any]) -> None:
+    """Every point is named (artifact, precision, batch) by a laid-out label, no two labels overlap, and INT8 /
+    fp16 markers have other shapes than fp32 ones."""
+    ok = [r for r in report["rows"] if r["status"] == "ok"]
+    texts = sorted(label[0] for label in probe["labels"])
+    assert texts == sorted(f"{r['name']} ({r['precision']}, b{r['batch']})" for r in ok)
+    boxes = [label[1:] for label in probe["labels"]]
+    assert all(w > 0 and h > 0 for _, _, w, h in boxes)
+    assert all(x + w < WIDTH - 170 + 19 for x, _, w, _ in boxes)  # left of the legend's markers
+    for i, (x, y, w, h) in enumerate(boxes):
+        for x2, y2, w2, h2 in boxes[i + 1 :]:
+            assert not (x < x2 + w2 and x2 < x + w and y < y2 + h2 and y2 < y + h), (probe["labels"][i], (x2, y2))
+    shapes = {p: set(tags) for p, tags in probe["shapes"].items()}
+    assert shapes["fp32"] == {"circle"} and shapes["int8"] == {"polygon"} and shapes["fp16"] == {"rect"}

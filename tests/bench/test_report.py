@@ -100,7 +100,9 @@ def test_html_is_self_contained_with_both_charts(report: dict[str, Any]) -> None
     assert "<script" not in page and "@import" not in page
     ok_rows = [r for r in report["rows"] if r["status"] == "ok"]
     scatter = scatter_svg(report)
-    assert scatter.count('class="point"') == len(ok_rows) + 3 + 2  # one per row + legend (3 backends, 2 batches)
+    markers = re.findall(r'class="point[ "]', scatter)
+    assert len(markers) == len(ok_rows) + 3 + 1  # one per row + legend (3 backends, 1 precision: fp32)
+    assert scatter.count('class="point-label"') == len(ok_rows)  # every point named
     box = box_svg(report)
     assert box.count('class="box"') == len(ok_rows) and box.count('class="median"') == len(ok_rows)
     assert "model&lt;1&gt;&amp;.onnx" in page and "model<1>" not in page

@@ -23,7 +23,7 @@ def test_eager_against_itself_passes_at_every_planned_shape():
         v = verify_runner(m, runner, "eager", "eager", samples=2)
     assert v.passed and v.status == "pass"
     labels = {c.label.split("#")[0] for c in v.checks}
-    assert labels == {"example", "axis0=2", "axis0=5", "axis1=1", "axis1=11"}
+    assert labels == {"example", "batch=2", "batch=5", "x_axis1=4", "x_axis1=12"}
 
 
 def test_nondeterministic_model_is_reported_as_such(user_models):
@@ -31,3 +31,51 @@ def test_nondeterministic_model_is_reported_as_such(user_models):
     with EagerRunner(ModuleFromModel(m)) as runner:
         v = verify_runner(m, runner, "eager", "eager")
     assert v.nondeterministic and v.status == "nondeterministic" and not v.passed
+
+
+PAIRED = '''
+import torch
+from torch import nn
+
+
+class Paired(nn.Module):
+    """ids and mask must have one length (as every transformers text model's do)."""
+
+    def forward(self, ids, mask):
+        return (ids.float() * mask).sum(1, keepdim=True)
+
+
+def paired():
+    return Paired()
+'''
+
+
+def test_eager_failure_names_the_varied_dim_and_suggests_the_link(tmp_path):
+    import pytest
+
+    from edgekit.core.errors import BadInput
+
+    (tmp_path / "paired.py").write_text(PAIRED)
+    m = load_model(
+        f"{tmp_path / 'paired.py'}:paired",
+        inputs=["ids:1x16:int64", "mask:1x16:float32"],
+        dynamic=["ids:1=a", "mask:1=b"],  # named apart: edgekit must not link them
+    )
+    with (
+        EagerRunner(ModuleFromModel(m), inputs=m.input_names, outputs=m.outputs) as runner,
+        pytest.raises(BadInput) as info,
+    ):
+        verify_runner(m, runner, "eager", "eager")
+    text = str(info.value)
+    assert "dim 'a' = ids:1 set to 8" in text
+    assert "link them: --dynamic ids:1=NAME --dynamic mask:1=NAME" in text and "MIN-MAX" in text
+
+
+def test_unnamed_equal_axes_are_verified_linked_with_a_note(tmp_path):
+    (tmp_path / "paired.py").write_text(PAIRED)
+    m = load_model(
+        f"{tmp_path / 'paired.py'}:paired", inputs=["ids:1x16:int64", "mask:1x16:float32"], dynamic=["ids:1", "mask:1"]
+    )
+    with EagerRunner(ModuleFromModel(m), inputs=m.input_names, outputs=m.outputs) as runner:
+        v = verify_runner(m, runner, "eager", "eager")
+    assert v.passed and "ids:1, mask:1 have no dim name and equal example sizes (16)" in v.details["notes"][0]

@@ -187,3 +187,16 @@ def test_align_with_onnx_reports_frozen_axes(tmp_path: Path, make_onnx: Any) -> 
     assert same == [spec] and frozen == []
     (fixed,), frozen = align_with_onnx([spec], make_onnx(tmp_path / "s.onnx", dynamic=False))
     assert frozen == ["x:0"] and fixed.shape == (2, 3) and fixed.dynamic == ()
+
+
+def test_default_range_takes_a_declared_range_shared_by_its_dim():
+    from edgekit.core.spec import apply_dynamic
+
+    specs = apply_dynamic(
+        [InputSpec("ids", (1, 16), "int64"), InputSpec("mask", (1, 16), "int64")], ["ids:1=seq:4-64", "mask:1=seq"]
+    )
+    for spec in specs:
+        rng = default_range(spec)
+        assert (rng.min[1], rng.opt[1], rng.max[1]) == (4, 16, 64) and rng.min[0] == 1
+    wav = apply_dynamic([InputSpec("w", (1, 4000))], ["w:1=samples:400-"])[0]
+    assert default_range(wav).min[1] == 400 and default_range(wav).max[1] == 8000  # open max: the default one

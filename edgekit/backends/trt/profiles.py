@@ -8,7 +8,8 @@ min), a missing max takes opt (else min); so ``--opt-shape`` alone pins the inpu
 
 An input the user does not name gets a default range from its :class:`~edgekit.core.spec.InputSpec`: along every
 dynamic axis min 1, opt the example size, and max 4x the example (at least 8) on the batch axis, 2x (at least
-example + 3, and at least 8) on other axes; static axes are fixed at the example size. That range covers every size
+example + 3, and at least 8) on other axes; static axes are fixed at the example size; an axis with a declared
+range (``--dynamic NAME:AXIS=DIM:MIN-MAX``) takes it (axes of one dim name share it). That range covers every size
 :func:`edgekit.core.spec.shape_plan` verifies at.
 """
 
@@ -142,7 +143,9 @@ def _parse_entry(entry: str, option: str) -> tuple[str, Shape]:
 
 # -- deriving and validating -------------------------------------------------------------------------------------
 def default_range(spec: InputSpec) -> ShapeRange:
-    """The range edgekit uses for ``spec`` when the user names no shape for it (see the module docstring)."""
+    """The range edgekit uses for ``spec`` when the user names no shape for it (see the module docstring); an
+    axis with a declared range (``--dynamic NAME:AXIS[=DIM]:MIN-MAX``, one range per dim name) uses it, an open
+    maximum taking the default one."""
     lo, hi = list(spec.shape), list(spec.shape)
     for ax in spec.dynamic:
         example = spec.shape[ax]
@@ -151,6 +154,10 @@ def default_range(spec: InputSpec) -> ShapeRange:
             hi[ax] = max(example * BATCH_MAX_FACTOR, BATCH_MAX_FLOOR)
         else:
             hi[ax] = max(example * AXIS_MAX_FACTOR, example + AXIS_MAX_EXTRA, AXIS_MAX_FLOOR)
+        if ax in spec.ranges:
+            low, high = spec.ranges[ax]
+            lo[ax] = low
+            hi[ax] = high if high is not None else max(hi[ax], low)
     return ShapeRange(tuple(lo), tuple(spec.shape), tuple(hi))
 
 
