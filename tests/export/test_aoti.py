@@ -102,7 +102,10 @@ def test_bench_times_the_package_beside_eager_and_pt2(aoti_export: dict[str, Any
     from edgekit.bench.run import BenchConfig, run_bench
 
     files = [aoti_export["results"][f].path for f in ("pt2", "aoti")]
-    result = run_bench(aoti_export["model"], files, BenchConfig(batches=(1,), iters=8, warmup=2, threads=1))
+    config = BenchConfig(batches=(1,), iters=8, warmup=2, threads=1)
+    with pytest.raises(BadInput, match="AOTInductor package is compiled native code"):  # native code: not by default
+        run_bench(aoti_export["model"], files, config)
+    result = run_bench(aoti_export["model"], files, config, trust_checkpoint=True)
     rows = {r.name: r for r in result.rows}
     assert set(rows) == {"eager", "model.pt2", "model.aoti.pt2"}
     aoti = rows["model.aoti.pt2"]
