@@ -1,0 +1,106 @@
+"""ExecuTorch: a ``.pte`` program run by ``executorch.runtime`` (the XNNPACK delegate and portable kernels that
+ship in the pip wheel). Its methods take tensors in ``forward``'s argument order; the names come from the
+manifest's input specs, which the caller passes as ``inputs``/``outputs``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.backends.base import Arrays, Runner
+from edgekit.core.errors import BackendUnavailable, BadInput, one_line
+from edgekit.core.quiet import native_quiet
+
+PIP = "pip install 'edgekit[executorch]'"
+
+
+class MethodFromPte:
+    """Loader: ``Runtime.get().load_program(path).load_method("forward")`` when called.
+
+    Args:
+        path: the ``.pte`` file.
+        device: only ``cpu``.
+        threads: recorded; the XNNPACK delegate of the pip wheel sizes its own thread pool (cores).
+
+    Raises (on call):
+        BackendUnavailable: executorch is not installed.
+        BadInput: the file is not a loadable program.
+    """
+
+    def __init__(self, path: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+        if device != "cpu":
+            raise BadInput(f"executorch runs on --device cpu here (got {device})")
+        self.path, self.threads = str(path), threads
+
+    def __call__(self) -> Any:
+        try:
+            with native_quiet():
+                from executorch.runtime import Runtime
+        except ImportError as exc:
+            raise BackendUnavailable(f"executorch is not installed: {PIP}") from exc
+        if not Path(self.path).is_file():
+            raise BadInput(f"cannot load '{self.path}': no such file; expected a .pte (edgekit export -f executorch)")
+        try:
+            with native_quiet():
+                return Runtime.get().load_program(self.path).load_method("forward")
+        except Exception as exc:  # the runtime raises RuntimeError/ValueError for a bad program
+            raise BadInput(
+                f"ExecuTorch cannot load '{self.path}': {one_line(exc, kind=False)}; expected a .pte written by "
+                f"edgekit export --format executorch"
+            ) from exc
+
+
+def method_loader(artifact: Any, *, device: str = "cpu", threads: int | None = None) -> MethodFromPte:
+    """The registry's loader entry (``artifact`` is a path)."""
+    return MethodFromPte(artifact, device=device, threads=threads)
+
+
+class ExecuTorchRunner(Runner):
+    """Runs the ``forward`` method of an ExecuTorch program on CPU tensors."""
+
+    backend = "executorch"
+
+    def activate_impl(self) -> None:
+        import executorch
+
+        meta = self.loaded.metadata
+        self._n_out = int(meta.num_outputs())
+        self.details.update(
+            {"device": "cpu", "executorch": getattr(executorch, "__version__", "?"), "delegate": "XnnpackBackend"}
+        )
+
+    def input_names(self) -> Sequence[str]:
+        if self.inputs is None:
+            raise BadInput(
+                "executorch: input names are unknown for this .pte; pass the model's input specs (a manifest.json "
+                "beside the artifact, a recipe, or --input)"
+            )
+        return list(self.inputs)
+
+    def output_names(self) -> Sequence[str]:
+        return list(self.outputs) if self.outputs else [f"output_{i}" for i in range(self._n_out)]
+
+    def _args(self, feed: Arrays) -> list[Any]:
+        import torch
+
+        return [torch.from_numpy(np.ascontiguousarray(feed[n])) for n in self.input_names()]
+
+    def infer_impl(self, feed: Arrays) -> Arrays:
+        try:
+            outs = self.loaded.execute(self._args(feed))
+        except Exception as exc:  # a shape outside the program's bounds raises RuntimeError
+            got = {k: list(v.shape) for k, v in feed.items()}
+            raise BadInput(
+                f"ExecuTorch failed on inputs {got}: {one_line(exc, kind=False)}; a frozen or bounded axis "
+                f"(see the manifest's frozen_axes) takes only the exported size"
+            ) from exc
+        return {n: np.array(t.numpy(), copy=True) for n, t in zip(self.output_names(), outs, strict=True)}
+
+    def timed_call(self, feed: Arrays) -> Callable[[], Any]:
+        """``method.execute`` on tensors prepared once."""
+        self.infer(feed)
+        method, args = self.loaded, self._args(feed)
+        return lambda: method.execute(args)
