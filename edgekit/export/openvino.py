@@ -64,6 +64,12 @@ def _convert(model: LoadedModel) -> tuple[Any, dict[str, Any]]:
         program, frozen = export_program(model)
         with native_quiet():
             converted = ov.convert_model(program)
+        if frozen:  # the ONNX export keeps an RNN's time axis dynamic where torch.export froze it
+            try:
+                why = f"torch.export froze {frozen}; the ONNX export keeps them dynamic"
+                return _from_onnx(model), {"method": "openvino.convert_model(ONNX)", "fallback_reason": why}
+            except Exception:  # noqa: BLE001 - keep the ExportedProgram's conversion and report the frozen axes
+                pass
         return converted, {"method": "openvino.convert_model(ExportedProgram)", "frozen_axes": frozen}
     except BadInput as exc:
         first = one_line(exc)
