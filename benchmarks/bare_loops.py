@@ -61,10 +61,10 @@ def bare_for(subject: Subject, batch: int) -> Candidate | None:
         return None
     feed = subject.feeds.get(batch) or subject.feed(batch)  # the very arrays the bench's timed call uses
     if subject.backend == "onnxruntime":
-        return BareSessionRun(runner.session, feed)  # type: ignore[attr-defined]
+        return BareSessionRun(runner.loaded, feed)
     if subject.backend in TORCH_BACKENDS:
         import torch
 
         args = [torch.from_numpy(np.ascontiguousarray(feed[n])) for n in runner.input_names()]
-        return BareModuleCall(runner.module, args)  # type: ignore[attr-defined]
+        return BareModuleCall(runner.loaded, args)
     return None

@@ -101,22 +101,20 @@ def prepare(
 ) -> Callable[[], Any] | None:
     """Create, verify and warm one candidate; record its status in ``row``; None when it cannot be timed."""
     from edgekit.artifacts.verify import verify_runner
-    from edgekit.backends.cuda_graph import CudaGraphRunner
-    from edgekit.backends.ort_cuda import OrtCudaRunner
     from edgekit.backends.precision import tolerance_for
-    from edgekit.backends.torch_runner import EagerRunner
+    from edgekit.backends.registry import create_runner
 
     if column == "bare":
         return bare_replay(model, feed, precision)
     runner: Any
     if column == "eager":
-        runner = EagerRunner(
-            copy.deepcopy(model.module), device="cuda", inputs=model.input_names, outputs=model.outputs
+        runner = create_runner(
+            "torch", copy.deepcopy(model.module), device="cuda", inputs=model.input_names, outputs=model.outputs
         )
     elif column == "cudagraph":
-        runner = CudaGraphRunner(model, precision=precision)
+        runner = create_runner("torch-cudagraph", model, device="cuda", precision=precision)
     else:
-        runner = OrtCudaRunner(onnx_path, graph=column == "ort_cudagraph")
+        runner = create_runner("onnxruntime-cudagraph", onnx_path, device="cuda", graph=column == "ort_cudagraph")
     runner.activate()
     p = precision if column == "cudagraph" else "fp32"
     tol = tolerance_for(p, "cuda", model.atol, model.rtol)

@@ -25,6 +25,9 @@ class FormatInfo:
         backend: the backend that loads and verifies the artifact.
         check: ``module:function`` returning ``None`` when the format can be produced here, else the reason.
         description: one line for listings.
+        options: keyword options its exporter takes (it is given only these; an option no requested format
+            takes is refused).
+        extra: the pip extra that installs what it needs (``pip install 'edgekit[EXTRA]'``).
     """
 
     name: str
@@ -33,13 +36,22 @@ class FormatInfo:
     backend: str
     check: str
     description: str
+    options: tuple[str, ...] = ()
+    extra: str | None = None
 
     def export_fn(self) -> Callable[..., dict[str, Any]]:
         return _load(self.exporter)  # type: ignore[no-any-return]
 
     def unavailable_reason(self) -> str | None:
-        """``None`` when this format can be exported on this machine, else why not (with the fix)."""
-        return _load(self.check)()  # type: ignore[no-any-return]
+        """``None`` when this format can be exported on this machine, else why not (with the fix). A check whose
+        module does not import counts as unavailable, with that reason."""
+        try:
+            reason: str | None = _load(self.check)()
+        except ImportError as exc:
+            reason = f"its capability check ({self.check}) cannot be imported: {exc}"
+        if reason is not None and self.extra and "pip install" not in reason:
+            reason += f"; pip install 'edgekit[{self.extra}]'"
+        return reason
 
 
 FORMATS: dict[str, FormatInfo] = {
@@ -68,6 +80,7 @@ FORMATS: dict[str, FormatInfo] = {
             "onnxruntime",
             "edgekit.export.onnx:unavailable_reason",
             "ONNX (dynamo exporter, legacy fallback), opset <= 20",
+            options=("opset", "exporter"),
         ),
         FormatInfo(
             "trt",
@@ -76,9 +89,52 @@ FORMATS: dict[str, FormatInfo] = {
             "tensorrt",
             "edgekit.backends.trt.build:unavailable_reason",
             "TensorRT engine built from the ONNX export",
+            options=(
+                "onnx",
+                "opset",
+                "exporter",
+                "min_shapes",
+                "opt_shapes",
+                "max_shapes",
+                "precision",
+                "workspace",
+                "timing_cache",
+                "dla_core",
+                "gpu_fallback",
+                "tf32",
+                "fp16_converter",
+                "cache_dir",
+                "use_cache",
+                "inspect",
+            ),
+            extra="trt",
         ),
     )
 }
+
+
+def available_formats(device: str | None = None) -> list[FormatInfo]:
+    """The one answer to "which formats can be exported here": every format whose check passes (a failing or
+    unimportable check counts as unavailable). With ``device="cpu"``, formats whose artifacts run only on a GPU
+    (their verifying backend has no cpu device: the TensorRT engine) are left out as well."""
+    from edgekit.backends.registry import BACKENDS
+
+    out = []
+    for f in FORMATS.values():
+        row = BACKENDS.get(f.backend)
+        if device is not None and row is not None and device not in row.devices:
+            continue
+        try:
+            if f.unavailable_reason() is None:
+                out.append(f)
+        except Exception:  # a capability check failing in its own way: not available here  # noqa: S112
+            continue
+    return out
+
+
+def suffixes() -> tuple[str, ...]:
+    """Every artifact suffix edgekit reads (``.pt`` is TorchScript too), from :data:`FORMATS`."""
+    return tuple(dict.fromkeys([*(f.suffix for f in FORMATS.values()), ".pt"]))
 
 
 def parse_formats(text: str) -> list[FormatInfo]:
@@ -89,7 +145,7 @@ def parse_formats(text: str) -> list[FormatInfo]:
     """
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     if names == ["all"]:
-        return [f for f in FORMATS.values() if f.unavailable_reason() is None]
+        return available_formats()
     out = []
     for n in names:
         if n not in FORMATS:
@@ -112,7 +168,7 @@ def format_of(path: str | Path) -> FormatInfo:
     for f in FORMATS.values():
         if f.suffix == suffix:
             return f
-    known = ", ".join(sorted({f.suffix for f in FORMATS.values()} | {".pt"}))
+    known = ", ".join(sorted(suffixes()))
     raise BadInput(f"cannot tell the format of '{path}' from its suffix '{suffix}'; expected one of {known}")
 
 

@@ -28,156 +28,19 @@ documentation of ``torch.cuda.graph``, ``CUDAGraph`` and ``graph_pool_handle``).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from edgekit.backends.base import Arrays, Runner
-from edgekit.backends.graph_cache import CaptureRefused, GraphCache, ShapeKey, describe_key, dtype_name, shape_key
+from edgekit.backends.graph_cache import GraphCache, ShapeKey, describe_key, shape_key
+from edgekit.backends.graph_capture import Replay, capture_graph
 from edgekit.backends.precision import tf32
 from edgekit.core.errors import BackendUnavailable, BadInput, one_line
-
-__all__ = [
-    "CaptureRefused",
-    "CudaGraphRunner",
-    "GraphCache",
-    "ShapeKey",
-    "capture_graph",
-    "describe_key",
-    "dtype_name",
-    "shape_key",
-]
-
-SYNC_HINT = (
-    "forward synchronizes with the host, which a CUDA graph cannot capture (.item(), .cpu(), .tolist(), "
-    "printing a tensor, torch.nonzero, or Python control flow on tensor values such as `if x.sum() > 0`)"
-)
-
-
-class Replay(Protocol):
-    """A captured forward: ``run`` copies ``tensors`` into the static inputs, replays, returns the static outputs
-    (not synchronized; valid until another graph of the same pool replays)."""
-
-    def run(self, tensors: Sequence[Any]) -> tuple[Any, ...]: ...
-
-
-@dataclasses.dataclass
-class CapturedGraph:
-    """A ``torch.cuda.CUDAGraph`` with its static input and output tensors."""
-
-    graph: Any
-    static_inputs: list[Any]
-    static_outputs: tuple[Any, ...]
-
-    def run(self, tensors: Sequence[Any]) -> tuple[Any, ...]:
-        for static, t in zip(self.static_inputs, tensors, strict=True):
-            static.copy_(t, non_blocking=True)
-        self.graph.replay()
-        return self.static_outputs
-
-
-def output_obstacle(outputs: Sequence[Any], device_type: str = "cuda") -> str | None:
-    """Why these warm-up outputs cannot come from a captured graph, or None."""
-    for i, o in enumerate(outputs):
-        if not hasattr(o, "device"):
-            return f"output {i} is a {type(o).__name__}, not a tensor"
-        if o.device.type != device_type:
-            return (
-                f"output {i} is on {o.device.type}: part of forward runs on the CPU, which a CUDA graph cannot capture"
-            )
-    return None
-
-
-def replay_mismatch(got: Sequence[Any], expected: Sequence[Any], rtol: float = 1e-3, atol: float = 1e-5) -> str | None:
-    """Why a replay's outputs differ from the eager warm-up outputs on the same inputs, or None."""
-    import torch
-
-    if len(got) != len(expected):
-        return f"the replay returned {len(got)} outputs, eager {len(expected)}"
-    for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-        if g.shape != e.shape or g.dtype != e.dtype:
-            return f"output {i}: replay {tuple(g.shape)} {g.dtype} != eager {tuple(e.shape)} {e.dtype}"
-        if g.is_floating_point():
-            close = torch.allclose(g.float(), e.float(), rtol=rtol, atol=atol, equal_nan=True)
-        else:
-            close = torch.equal(g, e)
-        if not close:
-            diff = (g.double() - e.double()).abs().max().item()
-            return (
-                f"output {i}: the replay differs from eager on the same inputs (max abs diff {diff:.3g}); "
-                f"forward depends on something read at capture time (randomness, host values)"
-            )
-    return None
-
-
-def explain_capture_error(exc: BaseException) -> str:
-    """A reason for a failed capture: the first error in the exception chain (torch's ``capture_end`` raises a
-    second error on top of the one in ``forward``), with a hint for host synchronization."""
-    chain: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and seen not in chain:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    text = " | ".join(str(e) for e in chain).lower()
-    root = chain[-1]
-    detail = f"{type(root).__name__}: {one_line(root, kind=False)}"
-    if "capturing" in text or ("capture" in text and ("sync" in text or "not permitted" in text)):
-        return f"{SYNC_HINT} ({detail})"
-    return f"capture failed: {detail}"
-
-
-def capture_graph(
-    forward: Callable[..., tuple[Any, ...]], example: Sequence[Any], pool: Any, stream: Any, warmup: int = 3
-) -> CapturedGraph:
-    """Capture ``forward`` on ``example`` (CUDA tensors) into a CUDA graph.
-
-    Args:
-        forward: returns a tuple of tensors.
-        example: inputs of the shape key; copied into fresh static buffers.
-        pool: the shared pool token.
-        stream: the side stream used for warm-up and capture (the same for every capture sharing ``pool``, as
-            ``torch.cuda.graph``'s documentation asks).
-        warmup: eager iterations before capture.
-
-    Raises:
-        CaptureRefused: the forward cannot be captured (see :func:`explain_capture_error`).
-        Exception: ``forward`` itself fails during warm-up (not a capture problem).
-    """
-    import torch
-
-    static = [t.clone() for t in example]
-    with torch.no_grad():
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            expected = forward(*static)
-            for _ in range(max(warmup, 1) - 1):
-                expected = forward(*static)
-        torch.cuda.current_stream().wait_stream(stream)
-        obstacle = output_obstacle(expected, "cuda")
-        if obstacle is not None:
-            raise CaptureRefused(obstacle)
-        expected = tuple(e.clone() for e in expected)
-        graph = torch.cuda.CUDAGraph()
-        try:
-            # the outer stream context restores the current stream even when capture_end raises inside graph()
-            with torch.cuda.stream(stream), torch.cuda.graph(graph, pool=pool, stream=stream):
-                outputs = forward(*static)
-        except Exception as exc:  # capture errors come as RuntimeError or torch's AcceleratorError
-            reason = explain_capture_error(exc)
-            with contextlib.suppress(Exception):
-                torch.cuda.synchronize()
-            raise CaptureRefused(reason) from exc
-        graph.replay()
-        torch.cuda.synchronize()
-    mismatch = replay_mismatch(outputs, expected)
-    if mismatch is not None:
-        raise CaptureRefused(mismatch)
-    return CapturedGraph(graph, static, tuple(outputs))
 
 
 def artifact_format(artifact: Any) -> str:
@@ -199,19 +62,85 @@ def artifact_format(artifact: Any) -> str:
     )
 
 
-class CudaGraphRunner(Runner):
-    """Runs a PyTorch model on CUDA by replaying one captured CUDA graph per input-shape key (module doc).
+@dataclasses.dataclass(frozen=True)
+class GraphSettings:
+    """How :class:`CudaGraphRunner` captures (the options of its loader, :class:`ModuleForGraphs`).
 
     Args:
-        artifact: a :class:`~edgekit.core.model.LoadedModel`, an ``nn.Module``, a ``.pt2`` or a ``.ts``/``.pt`` path.
-        device: must be ``cuda``.
-        threads: torch CPU threads (host-side work only).
-        inputs, outputs: input and output names (taken from a LoadedModel when given one).
         precision: ``fp32``, ``fp16`` or ``bf16``; inputs and outputs stay fp32.
         precision_mode: ``auto`` (``cast``, then ``autocast`` if the cast model fails), ``cast`` or ``autocast``.
         max_graphs: shape keys kept captured (LRU).
         warmup: eager iterations before each capture.
         tf32: allow TF32 in fp32 (faster on Ampere+, not fp32-exact); default off.
+    """
+
+    precision: str = "fp32"
+    precision_mode: str = "auto"
+    max_graphs: int = 8
+    warmup: int = 3
+    tf32: bool = False
+
+
+class ModuleForGraphs:
+    """Loads the module to capture: a fresh eval-mode copy of a model, or a ``.pt2`` / ``.ts`` file through the
+    torch loaders, on ``device``; carries the :class:`GraphSettings` (checked here, on construction).
+
+    Args:
+        artifact: a :class:`~edgekit.core.model.LoadedModel`, an ``nn.Module``, a ``.pt2`` or a ``.ts``/``.pt`` path.
+        device: ``cuda`` (the runner refuses anything else).
+        threads: unused by loading (the runner sets torch's CPU threads).
+        precision, precision_mode, max_graphs, warmup, tf32: see :class:`GraphSettings`.
+
+    Raises:
+        BadInput: an unknown precision or mode, or an artifact of another format.
+    """
+
+    def __init__(
+        self,
+        artifact: Any,
+        *,
+        device: str = "cuda",
+        threads: int | None = None,
+        precision: str = "fp32",
+        precision_mode: str = "auto",
+        max_graphs: int = 8,
+        warmup: int = 3,
+        tf32: bool = False,
+    ) -> None:
+        from edgekit.backends.precision import FLOAT_PRECISIONS, MODES, check_precision
+        from edgekit.backends.torch_runner import ModuleFromModel, ProgramFromFile, ScriptFromFile
+
+        if precision_mode not in ("auto", *MODES):
+            raise BadInput(f"unknown precision mode '{precision_mode}'; expected auto, cast or autocast")
+        self.settings = GraphSettings(
+            check_precision(precision, FLOAT_PRECISIONS), precision_mode, max_graphs, warmup, tf32
+        )
+        self.format = artifact_format(artifact)
+        self.device, self.threads = device, threads
+        self.artifact = artifact
+        self._load: Callable[[], Any]
+        if self.format == "eager":
+            eager = ModuleFromModel(artifact, device=device)
+            self.inputs, self.outputs, self._load = eager.inputs, eager.outputs, self._copy(eager.module)
+        else:
+            file_loader = ProgramFromFile if self.format == "pt2" else ScriptFromFile
+            self.inputs = self.outputs = None
+            self._load = file_loader(artifact, device=device)
+
+    def _copy(self, module: Any) -> Callable[[], Any]:
+        # always a copy: casting to fp16/bf16 must not touch the caller's module
+        return lambda: copy.deepcopy(module).to(self.device).eval()
+
+    def __call__(self) -> Any:
+        return self._load()
+
+
+class CudaGraphRunner(Runner):
+    """Runs a PyTorch model on CUDA by replaying one captured CUDA graph per input-shape key (module doc).
+
+    The loader is a :class:`ModuleForGraphs` (its settings say the precision and cache size; any other loader
+    of a module runs with the default :class:`GraphSettings`); device must be ``cuda``; threads: torch CPU threads
+    (host-side work only).
 
     ``details`` holds: format, precision, precision_mode, tf32, graphs (cache stats), captured (shape keys) and,
     when some shape ran uncaptured, ``fallback`` (the latest reason) and ``fallback_shapes`` (key -> reason).
@@ -221,49 +150,36 @@ class CudaGraphRunner(Runner):
 
     def __init__(
         self,
-        artifact: Any,
+        loader: Callable[[], Any],
+        *,
         device: str = "cuda",
         threads: int | None = None,
         inputs: Sequence[str] | None = None,
         outputs: Sequence[str] | None = None,
-        precision: str = "fp32",
-        precision_mode: str = "auto",
-        max_graphs: int = 8,
-        warmup: int = 3,
-        tf32: bool = False,
-        **_: Any,
     ) -> None:
-        from edgekit.backends.precision import FLOAT_PRECISIONS, MODES, check_precision
-        from edgekit.core.model import LoadedModel
-
-        super().__init__(device, threads)
-        if isinstance(artifact, LoadedModel):
-            inputs, outputs, artifact = artifact.input_names, artifact.outputs, artifact.module
-        self.artifact = artifact
-        self.format = artifact_format(artifact)
-        self.precision = check_precision(precision, FLOAT_PRECISIONS)
-        if precision_mode not in ("auto", *MODES):
-            raise BadInput(f"unknown precision mode '{precision_mode}'; expected auto, cast or autocast")
-        self.precision_mode = precision_mode
-        self.max_graphs, self.warmup, self.tf32 = max_graphs, warmup, tf32
-        self._inputs = list(inputs) if inputs is not None else None
-        self._outputs = list(outputs) if outputs is not None else None
+        super().__init__(loader, device=device, threads=threads, inputs=inputs, outputs=outputs)
+        settings: GraphSettings = getattr(loader, "settings", GraphSettings())
+        self.format: str = getattr(loader, "format", "eager")
+        self.precision, self.precision_mode = settings.precision, settings.precision_mode
+        self.max_graphs, self.warmup, self.tf32 = settings.max_graphs, settings.warmup, settings.tf32
         self._forward: Callable[..., tuple[Any, ...]] | None = None
         self._forward_checked = False
-        self._cache: GraphCache[Replay] = GraphCache(max_graphs)
+        self._cache: GraphCache[Replay] = GraphCache(self.max_graphs)
         self._stream: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        self._check_device()
+
     def activate_impl(self) -> None:
         import torch
 
-        self._check_device()
         if self.threads:
             torch.set_num_threads(self.threads)
         self._cache = GraphCache(self.max_graphs, self._pool_factory)
         self._stream = self._new_stream()
         mode = "cast" if self.precision_mode == "auto" else self.precision_mode
-        self._forward = self._build_forward(mode)
+        self._forward = self._build_forward(mode, self.loaded)
         self._forward_checked = False
         self.details.update(
             {
@@ -320,20 +236,11 @@ class CudaGraphRunner(Runner):
         with tf32(self.tf32):
             return capture_graph(self._forward, tensors, pool, self._stream, self.warmup)
 
-    # -- loading -----------------------------------------------------------------------------------------------
-    def _load_module(self) -> Any:
-        """A fresh eval-mode copy of the model on the device (the caller's module is left where it is)."""
-        from edgekit.backends.torch_runner import ExportedProgramRunner, TorchScriptRunner
-
-        if self.format == "eager":
-            return copy.deepcopy(self.artifact).to(self.device).eval()
-        loader = ExportedProgramRunner if self.format == "pt2" else TorchScriptRunner
-        return loader(self.artifact, device=self.device).load()
-
-    def _build_forward(self, mode: str) -> Callable[..., tuple[Any, ...]]:
+    # -- loading ---------------------------------------------------------------------------------------------
+    def _build_forward(self, mode: str, module: Any) -> Callable[..., tuple[Any, ...]]:
         from edgekit.backends.precision import precision_forward
 
-        return precision_forward(self._load_module(), self.precision, mode, self.device, copy_module=False)
+        return precision_forward(module, self.precision, mode, self.device, copy_module=False)
 
     def _checked_forward(self, tensors: Sequence[Any]) -> Callable[..., tuple[Any, ...]]:
         """The forward, run once eagerly on the first call: with ``auto``, a cast model that fails falls back to
@@ -349,7 +256,7 @@ class CudaGraphRunner(Runner):
         except Exception as exc:  # the model's own failure on these inputs
             if not (self.precision_mode == "auto" and self.precision != "fp32"):
                 raise self._model_error(tensors, exc) from exc
-            self._forward = self._build_forward("autocast")
+            self._forward = self._build_forward("autocast", self.loader())
             self.details.update(
                 precision_mode="autocast",
                 precision_note=f"cast to {self.precision} failed ({one_line(exc, kind=False)}); used autocast",
@@ -365,17 +272,6 @@ class CudaGraphRunner(Runner):
         )
 
     # -- inference ---------------------------------------------------------------------------------------------
-    def input_names(self) -> Sequence[str]:
-        if self._inputs is None:
-            raise BadInput(
-                f"{self.backend}: input names are unknown for '{self.artifact}'; pass the model's input "
-                f"specs (a manifest.json beside the artifact, a recipe, or --input)"
-            )
-        return self._inputs
-
-    def output_names(self) -> Sequence[str]:
-        return self._outputs or []
-
     def _tensors(self, feed: Arrays) -> list[Any]:
         import torch
 
@@ -415,7 +311,7 @@ class CudaGraphRunner(Runner):
     def infer_impl(self, feed: Arrays) -> Arrays:
         outs = self._run(self._tensors(feed))
         self._sync()
-        names = self._outputs or [f"output_{i}" for i in range(len(outs))]
+        names = self.outputs or [f"output_{i}" for i in range(len(outs))]
         return {n: o.detach().cpu().numpy() for n, o in zip(names, outs, strict=True)}
 
     def timed_call(self, feed: Arrays) -> Callable[[], Any]:

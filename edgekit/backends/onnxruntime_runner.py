@@ -1,9 +1,13 @@
-"""ONNX Runtime: the CPU execution provider, or the CUDA EP with I/O binding where onnxruntime-gpu works."""
+"""ONNX Runtime: the CPU execution provider, or the CUDA EP with I/O binding where onnxruntime-gpu works.
+
+OnnxRuntimeRunner(SessionFromOnnx("m.onnx", threads=2), threads=2)
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,23 +21,24 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-class OnnxRuntimeRunner(Runner):
-    """Runs an ONNX file in an ``InferenceSession`` with an explicit provider list and thread count.
+class SessionFromOnnx:
+    """Creates an ``InferenceSession`` for an ONNX file with an explicit provider list and thread count.
 
     Args:
-        artifact: path of the ``.onnx`` file.
-        device: ``cpu`` (CPU EP) or ``cuda`` (CUDA EP; raises BackendUnavailable when it does not work).
+        path: the ``.onnx`` file.
+        device: ``cpu`` (CPU EP) or ``cuda`` (CUDA EP, CPU EP behind it).
         threads: ``intra_op_num_threads``; default: the machine's cores.
+
+    Raises (on call):
+        BackendUnavailable: cuda without a working CUDA EP (exit 3).
+        BadInput: the file does not load.
     """
 
-    backend = "onnxruntime"
+    def __init__(self, path: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+        self.path, self.device, self.threads = str(path), device, threads
+        self.details: dict[str, Any] = {}
 
-    def __init__(self, artifact: Any, device: str = "cpu", threads: int | None = None, **_: Any) -> None:
-        super().__init__(device, threads)
-        self.path = str(artifact)
-        self.session: Any = None
-
-    def activate_impl(self) -> None:
+    def __call__(self) -> Any:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -50,22 +55,34 @@ class OnnxRuntimeRunner(Runner):
                 )
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         try:
-            self.session = ort.InferenceSession(self.path, opts, providers=providers)
+            session = ort.InferenceSession(self.path, opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise BadInput(
                 f"ONNX Runtime cannot load '{self.path}': {one_line(exc, kind=False)}; "
                 f"expected a valid .onnx file (edgekit export --format onnx)"
             ) from exc
-        used = self.session.get_providers()
+        used = session.get_providers()
         if self.device == "cuda" and used[0] != "CUDAExecutionProvider":
             raise BackendUnavailable(
                 f"onnxruntime on cuda: the CUDA EP did not load (session providers {used}); "
                 f"check the CUDA and cuDNN libraries onnxruntime-gpu needs"
             )
-        self.details.update({"providers": used, "threads": opts.intra_op_num_threads, "device": self.device})
+        self.details = {"providers": used, "threads": opts.intra_op_num_threads, "device": self.device}
+        return session
 
-    def deactivate_impl(self) -> None:
-        self.session = None
+
+class OnnxRuntimeRunner(Runner):
+    """Runs an ``InferenceSession`` (loader: :class:`SessionFromOnnx`); names come from the session."""
+
+    backend = "onnxruntime"
+
+    @property
+    def session(self) -> Any:
+        return self.loaded
+
+    @property
+    def path(self) -> str:
+        return str(getattr(self.loader, "path", "<session>"))
 
     def input_names(self) -> Sequence[str]:
         return [i.name for i in self.session.get_inputs()]

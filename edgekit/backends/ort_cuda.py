@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.base import Arrays, Runner
-from edgekit.backends.cuda_graph import ShapeKey, describe_key, shape_key
+from edgekit.backends.graph_cache import ShapeKey, describe_key, shape_key
 from edgekit.core.errors import BackendUnavailable, BadInput, one_line
 
 
@@ -87,70 +87,76 @@ class GraphBinding:
     run_options: Any
 
 
-class OrtCudaRunner(Runner):
-    """An ONNX file on ONNX Runtime's CUDA EP with I/O binding, replaying CUDA graphs where ORT allows (module doc).
+@dataclasses.dataclass
+class CudaSessions:
+    """What :class:`CudaSessionsFromOnnx` loads: the plain CUDA EP session, the ``enable_cuda_graph`` one (None
+    when not asked for, or refused: ``refusal`` says why) and the runner's graph settings."""
+
+    plain: Any
+    graph: Any
+    refusal: str | None
+    max_graphs: int
+    warmup: int
+
+
+class CudaSessionsFromOnnx:
+    """Opens an ONNX file on ONNX Runtime's CUDA EP: a plain session (I/O binding) and, when ``graph``, a second one
+    with ``enable_cuda_graph`` (module doc).
 
     Args:
-        artifact: path of the ``.onnx`` file.
+        path: the ``.onnx`` file.
         device: must be ``cuda``.
         threads: ``intra_op_num_threads`` (host-side work); default the machine's cores.
-        graph: try ``enable_cuda_graph`` (False: plain I/O binding only, the ``onnxruntime`` CUDA row).
+        graph: try ``enable_cuda_graph`` (False: plain I/O binding only).
         max_graphs: shape keys captured at most.
         warmup: runs per new shape before it is trusted (ORT captures after its own minimum of regular runs).
-    """
 
-    backend = "onnxruntime-cudagraph"
+    Raises (on call):
+        BackendUnavailable: no CUDA EP, or it did not load (exit 3).
+        BadInput: the file does not load.
+    """
 
     def __init__(
         self,
-        artifact: Any,
+        path: Any,
+        *,
         device: str = "cuda",
         threads: int | None = None,
         graph: bool = True,
         max_graphs: int = 8,
         warmup: int = 3,
-        **_: Any,
     ) -> None:
-        super().__init__(device, threads)
-        self.path = str(artifact)
-        self.graph, self.warmup = graph, warmup
-        self.slots = GraphSlots(max_graphs)
-        self.plain: Any = None
-        self.graph_session: Any = None
-        self._entries: dict[ShapeKey, GraphBinding] = {}
-        self.refused: dict[ShapeKey, str] = {}
+        if max_graphs < 1:
+            raise BadInput(f"max_graphs must be at least 1, got {max_graphs}")
+        self.path, self.device, self.threads = str(path), device, threads
+        self.graph, self.max_graphs, self.warmup = graph, max_graphs, warmup
+        self.details: dict[str, Any] = {}
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
-    def activate_impl(self) -> None:
-        from edgekit.backends.probes import require_cuda
-
-        if self.device != "cuda":
-            raise BackendUnavailable(
-                f"{self.backend} runs on cuda only, got --device {self.device}; use --backend onnxruntime on the CPU"
-            )
-        require_cuda(f"--backend {self.backend}")  # also imports torch first: its CUDA libraries serve ORT
+    def __call__(self) -> CudaSessions:
         import onnxruntime as ort
 
+        backend = "onnxruntime-cudagraph"
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise BackendUnavailable(
-                f"{self.backend}: onnxruntime {ort.__version__} has no CUDA execution provider "
-                f"(has {ort.get_available_providers()}); install onnxruntime-gpu instead of "
-                f"onnxruntime"
+                f"{backend}: onnxruntime {ort.__version__} has no CUDA execution provider "
+                f"(has {ort.get_available_providers()}); install onnxruntime-gpu instead of onnxruntime"
             )
-        self.plain = self._session({})
-        used = self.plain.get_providers()
+        plain = self._session({})
+        used = plain.get_providers()
         if used[0] != "CUDAExecutionProvider":
             raise BackendUnavailable(
-                f"{self.backend}: the CUDA EP did not load (session providers {used}); check the "
+                f"{backend}: the CUDA EP did not load (session providers {used}); check the "
                 f"CUDA and cuDNN libraries onnxruntime-gpu needs"
             )
         self.details.update({"providers": used, "device": "cuda", "io_binding": True, "cuda_graph": False})
+        graph_session, refusal = None, None
         if self.graph:
             try:
-                self.graph_session = self._session({"enable_cuda_graph": "1"})
+                graph_session = self._session({"enable_cuda_graph": "1"})
                 self.details["cuda_graph"] = True
             except Exception as exc:  # ORT refuses capture at session creation (see module doc)
-                self._fallback(None, graph_refusal(exc))
+                refusal = graph_refusal(exc)
+        return CudaSessions(plain, graph_session, refusal, self.max_graphs, self.warmup)
 
     def _session(self, cuda_options: dict[str, str]) -> Any:
         import onnxruntime as ort
@@ -172,6 +178,47 @@ class OrtCudaRunner(Runner):
                 f"ONNX Runtime cannot load '{self.path}': {one_line(exc, kind=False)}; expected a valid .onnx file "
                 f"(edgekit export --format onnx)"
             ) from exc
+
+
+class OrtCudaRunner(Runner):
+    """Runs :class:`CudaSessionsFromOnnx`'s sessions with I/O binding, replaying CUDA graphs where ORT allows
+    (module doc); device must be ``cuda``."""
+
+    backend = "onnxruntime-cudagraph"
+
+    def __init__(
+        self,
+        loader: Callable[[], Any],
+        *,
+        device: str = "cuda",
+        threads: int | None = None,
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(loader, device=device, threads=threads, inputs=inputs, outputs=outputs)
+        self.path = str(getattr(loader, "path", "<sessions>"))
+        self.warmup: int = getattr(loader, "warmup", 3)
+        self.slots = GraphSlots(getattr(loader, "max_graphs", 8))
+        self.plain: Any = None
+        self.graph_session: Any = None
+        self._entries: dict[ShapeKey, GraphBinding] = {}
+        self.refused: dict[ShapeKey, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        from edgekit.backends.probes import require_cuda
+
+        if self.device != "cuda":
+            raise BackendUnavailable(
+                f"{self.backend} runs on cuda only, got --device {self.device}; use --backend onnxruntime on the CPU"
+            )
+        require_cuda(f"--backend {self.backend}")  # also imports torch first: its CUDA libraries serve ORT
+
+    def activate_impl(self) -> None:
+        sessions: CudaSessions = self.loaded
+        self.plain, self.graph_session = sessions.plain, sessions.graph
+        if sessions.refusal is not None:
+            self._fallback(None, sessions.refusal)
 
     def deactivate_impl(self) -> None:
         self._entries.clear()

@@ -142,3 +142,60 @@ def probe_all() -> dict[str, Probe]:
         "ort_cuda": ort_cuda_works(),
         "ort_cuda_graph": ort_cuda_works(graph=True),
     }
+
+
+# -- the registry rows' probes: () -> None when the backend can run here, else why not and the fix ---------------
+
+
+def torch_reason() -> str | None:
+    """Import torch and run one op on the CPU."""
+    try:
+        import torch
+
+        if int((torch.ones(2) + 1).sum().item()) != 4:
+            return "torch computed 1 + 1 wrongly on the CPU; reinstall torch"
+    except ImportError as exc:
+        return f"torch cannot be imported ({one_line(exc, kind=False)}); pip install torch (the build for your machine)"
+    return None
+
+
+def torch_export_reason() -> str | None:
+    """:func:`torch_reason`, and ``torch.export.load`` exists (torch >= 2.1)."""
+    reason = torch_reason()
+    if reason is not None:
+        return reason
+    import torch
+
+    if not hasattr(getattr(torch, "export", None), "load"):
+        return f"torch {torch.__version__} has no torch.export.load; pip install 'torch>=2.6'"
+    return None
+
+
+def onnxruntime_reason() -> str | None:
+    """Import onnxruntime and run :func:`tiny_onnx_model` in a CPU session."""
+    try:
+        import numpy as np
+        import onnxruntime as ort
+    except ImportError as exc:
+        return f"onnxruntime cannot be imported ({one_line(exc, kind=False)}); pip install 'onnxruntime>=1.20'"
+    try:
+        session = ort.InferenceSession(tiny_onnx_model(), providers=["CPUExecutionProvider"])
+        x = np.ones((1, 4), np.float32)
+        (y,) = session.run(None, {"x": x})
+        if not np.array_equal(y, x + x):
+            return f"onnxruntime {ort.__version__} computed x + x wrongly; reinstall onnxruntime"
+    except Exception as exc:  # onnxruntime/onnx raise their own types; any failure is the answer
+        return f"onnxruntime {ort.__version__} cannot run a one-node model: {one_line(exc, kind=False)}"
+    return None
+
+
+def cuda_graphs_reason() -> str | None:
+    """:func:`cuda_graphs_work` as a registry probe."""
+    ok, reason = cuda_graphs_work()
+    return None if ok else reason
+
+
+def ort_cuda_reason() -> str | None:
+    """:func:`ort_cuda_works` (plain I/O binding: a refused graph falls back per shape) as a registry probe."""
+    ok, reason = ort_cuda_works()
+    return None if ok else reason

@@ -1,16 +1,24 @@
-"""The backend registry: one table naming every backend, the artifact formats it runs, the devices it supports and
-where its runner lives. Runner modules are imported only when a runner is created, so listing backends and
+"""The backend registry: one row per backend holding everything edgekit knows about it -- its runner and loader,
+the artifact formats it runs (names from :data:`edgekit.artifacts.formats.FORMATS`), its devices, the precisions it
+derives, an availability probe that really imports/creates what it needs, its rank for ``--backend auto`` and the
+options its loader accepts. Runner, loader and probe modules are imported only when used, so listing backends and
 ``edgekit --help`` cost no heavy import.
+
+Adding a backend is one runner (+ loader) module and one row here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from edgekit.backends.base import Runner
 from edgekit.core.errors import BadInput, suggest
+
+EAGER = "eager"
+"""The pseudo-format of an ``nn.Module`` / :class:`~edgekit.core.model.LoadedModel` (no file)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,77 +27,160 @@ class BackendInfo:
 
     Args:
         name: the ``--backend`` value.
-        runner: ``module:Class`` of its :class:`Runner`, imported on first use.
-        formats: artifact formats it runs (names from :data:`edgekit.artifacts.formats.FORMATS`; ``eager`` is
-            the module).
-        devices: devices it can run on.
+        runner: ``module:Class`` of its :class:`Runner`.
+        loader: ``module:callable`` with signature ``(artifact, *, device, threads, **options) -> Callable[[], Any]``.
+        formats: artifact formats it runs (names of ``FORMATS``, or ``eager``).
+        devices: devices it can run on (the first is the default).
+        probe: ``module:function`` ``() -> str | None``: None when usable here, else why not and the fix.
+        rank: ``--backend auto``'s order (lower = simpler, wins ties).
+        precisions: precisions it can derive from an fp32 artifact.
+        options: keyword options its loader accepts; others are refused.
+        extra: the pip extra that installs it (``pip install 'edgekit[EXTRA]'``).
         description: one line for listings.
     """
 
     name: str
     runner: str
+    loader: str
     formats: tuple[str, ...]
     devices: tuple[str, ...]
-    description: str
+    probe: str
+    rank: int
+    precisions: tuple[str, ...] = ("fp32",)
+    options: tuple[str, ...] = ()
+    extra: str | None = None
+    description: str = ""
 
-    def load(self) -> type[Runner]:
-        module, _, cls = self.runner.partition(":")
-        loaded: type[Runner] = getattr(importlib.import_module(module), cls)
+    def runner_cls(self) -> type[Runner]:
+        """The runner class (imports its module)."""
+        loaded: type[Runner] = _ref(self.runner)
         return loaded
 
+    def loader_fn(self) -> Callable[..., Callable[[], Any]]:
+        """The loader factory (imports its module)."""
+        loaded: Callable[..., Callable[[], Any]] = _ref(self.loader)
+        return loaded
+
+    def unavailable_reason(self) -> str | None:
+        """Run the probe: None when the backend can run here, else why not (with the fix). A probe module that
+        does not import counts as unavailable."""
+        try:
+            reason: str | None = _ref(self.probe)()
+        except ImportError as exc:
+            reason = f"its probe ({self.probe}) cannot be imported: {exc}"
+        if reason is not None and self.extra and "pip install" not in reason:
+            reason += f"; pip install 'edgekit[{self.extra}]'"
+        return reason
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Raises BadInput naming the accepted options when ``options`` holds one this backend does not take."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            accepted = ", ".join(self.options) if self.options else "none"
+            raise BadInput(f"backend {self.name} does not take option(s) {unknown}; it accepts: {accepted}")
+
+
+def _ref(ref: str) -> Any:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+_B = "edgekit.backends"
+_GRAPH_OPTIONS = ("precision", "precision_mode", "max_graphs", "warmup", "tf32")
 
 BACKENDS: dict[str, BackendInfo] = {
     b.name: b
     for b in (
         BackendInfo(
             "torch",
-            "edgekit.backends.torch_runner:EagerRunner",
-            ("eager",),
+            f"{_B}.torch_runner:EagerRunner",
+            f"{_B}.torch_runner:ModuleFromModel",
+            (EAGER,),
             ("cpu", "cuda"),
-            "eager PyTorch, the baseline every other row is compared with",
-        ),
-        BackendInfo(
-            "torchscript",
-            "edgekit.backends.torch_runner:TorchScriptRunner",
-            ("torchscript",),
-            ("cpu", "cuda"),
-            "a TorchScript file run by torch.jit",
-        ),
-        BackendInfo(
-            "pt2",
-            "edgekit.backends.torch_runner:ExportedProgramRunner",
-            ("pt2",),
-            ("cpu", "cuda"),
-            "a torch.export ExportedProgram (.pt2)",
-        ),
-        BackendInfo(
-            "onnxruntime",
-            "edgekit.backends.onnxruntime_runner:OnnxRuntimeRunner",
-            ("onnx",),
-            ("cpu", "cuda"),
-            "ONNX Runtime: CPU EP, or CUDA EP with I/O binding where onnxruntime-gpu works",
+            f"{_B}.probes:torch_reason",
+            rank=0,
+            description="eager PyTorch, the baseline every other row is compared with",
         ),
         BackendInfo(
             "torch-cudagraph",
-            "edgekit.backends.cuda_graph:CudaGraphRunner",
-            ("eager", "torchscript", "pt2"),
+            f"{_B}.cuda_graph:CudaGraphRunner",
+            f"{_B}.cuda_graph:ModuleForGraphs",
+            (EAGER, "torchscript", "pt2"),
             ("cuda",),
-            "PyTorch on CUDA replaying one captured CUDA graph per input shape (uncaptured "
+            f"{_B}.probes:cuda_graphs_reason",
+            rank=1,
+            precisions=("fp32", "fp16", "bf16"),
+            options=_GRAPH_OPTIONS,
+            description="PyTorch on CUDA replaying one captured CUDA graph per input shape (uncaptured "
             "fallback, reason in details)",
         ),
         BackendInfo(
+            "torchscript",
+            f"{_B}.torch_runner:TorchScriptRunner",
+            f"{_B}.torch_runner:ScriptFromFile",
+            ("torchscript",),
+            ("cpu", "cuda"),
+            f"{_B}.probes:torch_reason",
+            rank=2,
+            description="a TorchScript file run by torch.jit",
+        ),
+        BackendInfo(
+            "pt2",
+            f"{_B}.torch_runner:ExportedProgramRunner",
+            f"{_B}.torch_runner:ProgramFromFile",
+            ("pt2",),
+            ("cpu", "cuda"),
+            f"{_B}.probes:torch_export_reason",
+            rank=3,
+            description="a torch.export ExportedProgram (.pt2)",
+        ),
+        BackendInfo(
+            "onnxruntime",
+            f"{_B}.onnxruntime_runner:OnnxRuntimeRunner",
+            f"{_B}.onnxruntime_runner:SessionFromOnnx",
+            ("onnx",),
+            ("cpu", "cuda"),
+            f"{_B}.probes:onnxruntime_reason",
+            rank=4,
+            description="ONNX Runtime: CPU EP, or CUDA EP with I/O binding where onnxruntime-gpu works",
+        ),
+        BackendInfo(
             "onnxruntime-cudagraph",
-            "edgekit.backends.ort_cuda:OrtCudaRunner",
+            f"{_B}.ort_cuda:OrtCudaRunner",
+            f"{_B}.ort_cuda:CudaSessionsFromOnnx",
             ("onnx",),
             ("cuda",),
-            "ONNX Runtime CUDA EP with I/O binding and enable_cuda_graph where ORT accepts it",
+            f"{_B}.probes:ort_cuda_reason",
+            rank=5,
+            options=("graph", "max_graphs", "warmup"),
+            description="ONNX Runtime CUDA EP with I/O binding and enable_cuda_graph where ORT accepts it",
         ),
         BackendInfo(
             "tensorrt",
-            "edgekit.backends.trt.runner:TensorRTRunner",
-            ("engine", "onnx"),
+            f"{_B}.trt.runner:TensorRTRunner",
+            f"{_B}.trt.loader:load_engine",
+            ("trt", "onnx"),
             ("cuda",),
-            "a TensorRT engine, buffers through pycuda",
+            f"{_B}.trt.fallback:trt_unavailable_reason",
+            rank=6,
+            precisions=("fp32", "fp16", "int8"),
+            options=(
+                "profiles",
+                "min_shapes",
+                "opt_shapes",
+                "max_shapes",
+                "precision",
+                "workspace",
+                "timing_cache",
+                "dla_core",
+                "gpu_fallback",
+                "tf32",
+                "fp16_converter",
+                "cache_dir",
+                "use_cache",
+            ),
+            extra="trt",
+            description="a TensorRT engine (an .onnx is built into one first, cached), buffers through pycuda",
         ),
     )
 }
@@ -109,11 +200,38 @@ def get_backend(name: str) -> BackendInfo:
     return BACKENDS[name]
 
 
-def backends_for(fmt: str) -> list[BackendInfo]:
-    """Backends able to run artifacts of format ``fmt``, in registry order."""
-    return [b for b in BACKENDS.values() if fmt in b.formats]
+def ranked(infos: Sequence[BackendInfo] | None = None) -> list[BackendInfo]:
+    """Backends (default: all) in ``auto``'s order: by rank, simplest first."""
+    return sorted(BACKENDS.values() if infos is None else infos, key=lambda b: b.rank)
 
 
-def create_runner(name: str, artifact: Any, **options: Any) -> Runner:
-    """Instantiate backend ``name``'s runner on ``artifact`` (a path, or an ``nn.Module`` for ``torch``)."""
-    return get_backend(name).load()(artifact, **options)  # type: ignore[call-arg]
+def backends_for(fmt: str, device: str | None = None) -> list[BackendInfo]:
+    """Backends able to run artifacts of format ``fmt`` (on ``device``, when given), in rank order."""
+    return [b for b in ranked() if fmt in b.formats and (device is None or device in b.devices)]
+
+
+def create_runner(
+    name: str,
+    artifact: Any,
+    *,
+    device: str | None = None,
+    threads: int | None = None,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    **options: Any,
+) -> Runner:
+    """Backend ``name``'s runner on ``artifact`` (a path, or a model for the ``eager`` format), not yet activated:
+    ``runner_cls(loader_fn(artifact, device=, threads=, **options), device=, threads=, inputs=, outputs=)``.
+
+    Args:
+        device: default: the backend's first device.
+        options: the backend's declared options (:attr:`BackendInfo.options`).
+
+    Raises:
+        BadInput: an unknown backend, or an option it does not accept (naming the accepted ones).
+    """
+    row = get_backend(name)
+    row.check_options(options)
+    dev = device or row.devices[0]
+    loader = row.loader_fn()(artifact, device=dev, threads=threads, **options)
+    return row.runner_cls()(loader, device=dev, threads=threads, inputs=inputs, outputs=outputs)

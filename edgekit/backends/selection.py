@@ -25,13 +25,8 @@ from edgekit.core.errors import EdgekitError
 
 EAGER = "torch"
 
-# What auto measures per device, simplest first (the tie-break order). Backends not registered or not available
-# on the machine are dropped by candidates_for.
-CPU_ORDER = ("torch", "torchscript", "pt2", "onnxruntime")
-CUDA_ORDER = ("torch", "torch-cudagraph", "torchscript", "pt2", "onnxruntime", "onnxruntime-cudagraph", "tensorrt")
-# Backends that can compute in reduced precision from an fp32 model (the others run fp32, or the precision their
-# artifact was built in).
-LOW_PRECISION_BACKENDS = ("torch-cudagraph", "tensorrt")
+# What auto measures per device, and in which order (simplest first, the tie-break order), is each registry row's
+# ``devices`` and ``rank``; the precisions a backend derives from an fp32 model are its row's ``precisions``.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,18 +206,21 @@ def candidates_for(
         device: ``cpu`` or ``cuda``.
         available_backends: registered backends usable here (unknown names are ignored; eager is always added).
         precisions: precisions the user allows. Reduced precisions are tried only on a GPU and only by backends
-            that derive them from the fp32 model (:data:`LOW_PRECISION_BACKENDS`); eager stays fp32, the reference.
+            that derive them from the fp32 model (their registry row's ``precisions``); eager stays fp32, the reference.
 
     Raises:
         EdgekitError: an unknown device.
     """
+    from edgekit.backends.registry import ranked
+
     if device not in ("cpu", "cuda"):
         raise EdgekitError(f"unknown device '{device}'; expected cpu or cuda")
     usable = set(available_backends) | {EAGER}
-    order = CUDA_ORDER if device == "cuda" else CPU_ORDER
     plan: list[tuple[str, str]] = []
-    for backend in (b for b in order if b in usable):
-        plan.append((backend, "fp32"))
-        if device == "cuda" and backend in LOW_PRECISION_BACKENDS:
-            plan += [(backend, p) for p in precisions if p != "fp32"]
+    for row in ranked():
+        if row.name not in usable or device not in row.devices:
+            continue
+        plan.append((row.name, "fp32"))
+        if device == "cuda":
+            plan += [(row.name, p) for p in precisions if p != "fp32" and p in row.precisions]
     return plan

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgekit.artifacts.formats import suffixes
 from edgekit.bench import subjects as subj
 from edgekit.bench.subjects import Artifact, BenchRow, Subject
 from edgekit.bench.timing import Candidate, LatencyStats, time_interleaved
@@ -36,7 +37,8 @@ SCHEMA = "edgekit.bench/1"
 
 DEFAULT_SECONDS = 2.0
 DEVICES = ("cpu", "cuda")
-ARTIFACT_SUFFIXES = (".ts", ".pt", ".pt2", ".onnx", ".engine")
+ARTIFACT_SUFFIXES = suffixes()
+"""Every suffix of :data:`edgekit.artifacts.formats.FORMATS` (and ``.pt``)."""
 
 Progress = Callable[[str, float], None]
 """Progress callback: what is happening, and the fraction of the whole run done (0..1)."""
@@ -238,7 +240,7 @@ def expand(paths: Sequence[Path]) -> list[Path]:
             )
             if not found:
                 raise BadInput(
-                    f"directory '{p}' holds no artifacts; expected .ts/.pt/.pt2/.onnx/.engine files "
+                    f"directory '{p}' holds no artifacts; expected {'/'.join(ARTIFACT_SUFFIXES)} files "
                     f"(run edgekit export first)"
                 )
             out += found
@@ -436,9 +438,10 @@ def _activate_all(subjects: list[Subject], config: BenchConfig, report: Progress
     Raises:
         BadInput: the eager model fails to run on its example inputs.
     """
+    probes: dict[str, str | None] = {}  # each backend's probe runs once per run
     for i, s in enumerate(subjects):
         report(f"loading {s.label}", 0.05 * i / len(subjects))
-        s.open(config)
+        s.open(config, probes)
     if not subjects[0].ok:
         raise BadInput(f"the eager baseline ({subjects[0].model.source}) does not run: {subjects[0].reason}")
 

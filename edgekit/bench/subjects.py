@@ -82,19 +82,11 @@ def _precision_from_name(name: str) -> str:
 def export_here(model: LoadedModel, out_dir: Path, device: str) -> list[Artifact]:
     """Export ``model`` to ``out_dir`` in every format available on this machine (the TensorRT engine only on
     cuda), verified; returns the artifacts that exported (failed formats are skipped)."""
-    from edgekit.artifacts.formats import FORMATS
+    from edgekit.artifacts.formats import available_formats
     from edgekit.export.driver import export_all
 
-    formats = [f for f in FORMATS.values() if _available(f) and (f.backend != "tensorrt" or device == "cuda")]
-    results = export_all(model, formats, out_dir)
+    results = export_all(model, available_formats(device), out_dir)
     return [read_artifact(r.path) for r in results if r.error is None and r.path is not None and r.path.exists()]
-
-
-def _available(fmt: Any) -> bool:
-    try:
-        return fmt.unavailable_reason() is None
-    except Exception:  # a capability check whose module is not there yet counts as unavailable
-        return False
 
 
 @dataclasses.dataclass
@@ -184,32 +176,48 @@ class Subject:
         self.status, self.reason = "unavailable", reason
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
-    def open(self, config: BenchConfig) -> None:
-        """Create and activate the runner, measuring load time, peak RSS and the cold first inference.
+    def open(self, config: BenchConfig, probes: dict[str, str | None] | None = None) -> None:
+        """Create (through the registry) and activate the runner, measuring load time, peak RSS and the cold first
+        inference. A backend that does not run on ``config.device``, whose probe says it cannot run here, or whose
+        modules do not import, makes the subject ``unavailable`` with the reason.
+
+        Args:
+            probes: probe results already known in this run (backend name -> reason), filled in here.
 
         Raises:
-            BadInput: the artifact does not load (from the backend).
+            BadInput: the artifact does not load (from the backend), or an option the backend does not take.
         """
-        from edgekit.backends.registry import get_backend
+        from edgekit.backends.registry import create_runner, get_backend
 
         if self.status != "ok":
             return
         info = get_backend(self.backend)
         if config.device not in info.devices:
             return self.unavailable(f"{self.backend} runs on {'/'.join(info.devices)}, not {config.device}")
-        try:
-            cls = info.load()
-        except ImportError as exc:
-            return self.unavailable(f"{self.backend} backend cannot be imported here: {exc}")
+        probes = {} if probes is None else probes
+        if info.name not in probes:
+            probes[info.name] = info.unavailable_reason()
+        if probes[info.name] is not None:
+            return self.unavailable(f"{self.backend}: {probes[info.name]}")
         target: Any = self.model if self.artifact is None else str(self.artifact.path)
         gpu = GpuMemory(config.device)
         gpu.reset()
         reset_peak_rss()
         before = current_rss_bytes()
         try:
-            runner = _construct(cls, target, config, self.model, self.options)
+            runner = create_runner(
+                self.backend,
+                target,
+                device=config.device,
+                threads=config.thread_count,
+                inputs=self.model.input_names,
+                outputs=self.model.outputs,
+                **self.options,
+            )
             _, self.load_ms = timed_ms(runner.activate)
             _, self.cold_ms = timed_ms(lambda: runner.infer(random_inputs(self.model.inputs, seed=7)))
+        except ImportError as exc:
+            return self.unavailable(f"{self.backend} backend cannot be imported here: {exc}")
         except BackendUnavailable as exc:
             return self.unavailable(str(exc))
         except BadInput:
@@ -298,24 +306,6 @@ class Subject:
         return row
 
 
-def _construct(cls: Any, target: Any, config: BenchConfig, model: LoadedModel, options: dict[str, Any]) -> Runner:
-    """A runner instance; a backend that takes no input/output names (no ``**_`` in its signature) gets only
-    device, threads and ``options``."""
-    runner: Runner
-    try:
-        runner = cls(
-            target,
-            device=config.device,
-            threads=config.thread_count,
-            inputs=model.input_names,
-            outputs=model.outputs,
-            **options,
-        )
-    except TypeError:
-        runner = cls(target, device=config.device, threads=config.thread_count, **options)
-    return runner
-
-
 def _module_precision(model: LoadedModel) -> str:
     dtypes = {str(p.dtype).removeprefix("torch.") for p in model.module.parameters()}
     names = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
@@ -332,13 +322,13 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
     ``auto`` (:func:`edgekit.backends.selection.candidates_for` order); the named ones otherwise. On cuda, backends that
     derive reduced precisions from an fp32 model are also run at ``config.precisions``."""
     from edgekit.artifacts.formats import FORMATS
-    from edgekit.backends.registry import BACKENDS, backends_for
+    from edgekit.backends.registry import backends_for, ranked
     from edgekit.export.driver import without_axes
 
     subjects = [Subject(model, "torch")]
     wanted = config.backend_names()
     auto = config.backend == "auto"
-    for b in _ordered(BACKENDS.values(), config.device):
+    for b in ranked():
         if (
             b.name != "torch"
             and "eager" in b.formats
@@ -349,15 +339,16 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
     for art in artifacts:
         spec_model = without_axes(artifact_model(model, art), art.frozen_axes)
         if auto:
-            names = [b.name for b in _ordered(backends_for(art.format), config.device) if config.device in b.devices]
+            names = [b.name for b in backends_for(art.format, config.device)]
         elif wanted:
             names = [n for n in wanted if n != "torch"]
         else:
             names = [FORMATS[art.format].backend]
         for name in names:
-            precisions = _precisions(name, config) if art.precision == "fp32" else [art.precision]
+            derive = art.precision == "fp32" and art.format != "trt"  # an engine's precision is fixed at build
+            precisions = _precisions(name, config) if derive else [art.precision]
             for p in precisions:
-                options = _options(name, p)
+                options = _options(name, p) if derive else {}
                 if name == "tensorrt" and art.format == "onnx":
                     options.update(_trt_shapes(spec_model, config.batches))
                 s = Subject(spec_model, name, art, p, options)
@@ -367,21 +358,14 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
     return subjects
 
 
-def _ordered(infos: Any, device: str) -> list[Any]:
-    """Backends in :mod:`edgekit.backends.selection`'s order for ``device`` (simplest first), the rest after."""
-    from edgekit.backends.selection import CPU_ORDER, CUDA_ORDER
-
-    order = CUDA_ORDER if device == "cuda" else CPU_ORDER
-    infos = list(infos)
-    return sorted(infos, key=lambda b: order.index(b.name) if b.name in order else len(order))
-
-
 def _precisions(backend: str, config: BenchConfig) -> list[str]:
-    from edgekit.backends.selection import LOW_PRECISION_BACKENDS
+    """fp32, and on cuda the requested reduced precisions the backend's row says it derives."""
+    from edgekit.backends.registry import get_backend
 
-    if config.device != "cuda" or backend not in LOW_PRECISION_BACKENDS:
+    derived = get_backend(backend).precisions
+    if config.device != "cuda":
         return ["fp32"]
-    return ["fp32"] + [p for p in config.precisions if p != "fp32"]
+    return ["fp32"] + [p for p in config.precisions if p != "fp32" and p in derived]
 
 
 def _options(backend: str, precision: str) -> dict[str, Any]:

@@ -167,10 +167,10 @@ def quick_check(model: LoadedModel, path: Path) -> str | None:
     """Run the file in ONNX Runtime at every verification shape against eager; ``None`` when it agrees.
     A nondeterministic model is not judged here (both exporters would fail it)."""
     from edgekit.artifacts.verify import verify_runner
-    from edgekit.backends.onnxruntime_runner import OnnxRuntimeRunner
+    from edgekit.backends.registry import create_runner
 
     try:
-        with OnnxRuntimeRunner(path, threads=1) as runner:
+        with create_runner("onnxruntime", path, threads=1) as runner:
             result = verify_runner(model, runner, str(path), "onnx")
     except BadInput as exc:
         return str(exc)

@@ -214,16 +214,16 @@ def _from_saved(path: Path, specs: list[InputSpec]) -> LoadedModel:
     if not specs and manifest:
         specs = manifest["inputs"]
     if kind == "pt2":
-        from edgekit.backends.torch_runner import ExportedProgramRunner
+        from edgekit.backends.torch_runner import ProgramFromFile
 
-        program_module = ExportedProgramRunner(path).load()
+        program_module = ProgramFromFile(path)()
         if not specs:
             specs = _specs_from_program(path)
         module: nn.Module = program_module
     else:
-        from edgekit.backends.torch_runner import TorchScriptRunner
+        from edgekit.backends.torch_runner import ScriptFromFile
 
-        module = TorchScriptRunner(path).load()
+        module = ScriptFromFile(path)()
         if not specs:
             raise BadInput(
                 f"no inputs known for TorchScript file '{path}': pass --input NAME:DIMS[:DTYPE] for "

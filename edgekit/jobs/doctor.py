@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import importlib.metadata as md
-import importlib.util
 import os
 import platform
 import shutil
@@ -252,16 +250,21 @@ def format_availability() -> list[Check]:
 
 
 def backend_availability(gpu: bool, ort_providers: tuple[str, ...]) -> list[Check]:
-    """Every registered backend: the devices it can run on here, or why none."""
+    """Every registered backend: ok (with the devices it runs on here) only when its runner and loader import and
+    its row's probe really ran what it needs; else missing, with the probe's reason and the fix."""
     from edgekit.backends.registry import BACKENDS
 
     out = []
     for b in BACKENDS.values():
-        module = b.runner.partition(":")[0]
         try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            out.append(Check(b.name, "missing", f"its runner ({module}) cannot be imported: {exc}"))
+            b.runner_cls()
+            b.loader_fn()
+        except (ImportError, AttributeError) as exc:
+            out.append(Check(b.name, "missing", f"its runner or loader cannot be imported: {one_line(exc)}"))
+            continue
+        reason = b.unavailable_reason()
+        if reason is not None:
+            out.append(Check(b.name, "missing", reason))
             continue
         devices = [d for d in b.devices if d == "cpu" or (d == "cuda" and gpu and _cuda_ok(b.name, ort_providers))]
         if devices:
@@ -272,10 +275,9 @@ def backend_availability(gpu: bool, ort_providers: tuple[str, ...]) -> list[Chec
 
 
 def _cuda_ok(backend: str, ort_providers: tuple[str, ...]) -> bool:
+    """Whether a backend that also runs on the CPU (whose probe tried the CPU) has what CUDA needs here."""
     if backend == "onnxruntime":
         return "CUDAExecutionProvider" in ort_providers
-    if backend == "tensorrt":
-        return importlib.util.find_spec("tensorrt") is not None
     return True
 
 

@@ -149,14 +149,14 @@ def finish(
 def score(fp32: LoadedModel, int8: LoadedModel, recipe: Recipe, data: Data, paths: dict[str, Path]) -> dict[str, Any]:
     """The recipe's metrics on the validation split for fp32 (eager), INT8 torch (Q/DQ graph) and both ONNX
     files in ONNX Runtime (the TensorRT file's numbers stand in for TensorRT's until it runs there)."""
-    from edgekit.backends.onnxruntime_runner import OnnxRuntimeRunner
+    from edgekit.backends.registry import create_runner
 
     metrics: dict[str, dict[str, float]] = {
         "fp32": recipe.task.evaluate(fp32.predict, data, recipe),
         "int8_torch": recipe.task.evaluate(int8.predict, data, recipe),
     }
     for key in ("trt", "ort"):
-        with OnnxRuntimeRunner(paths[key]) as runner:
+        with create_runner("onnxruntime", paths[key]) as runner:
             metrics[f"int8_{key}_onnx"] = recipe.task.evaluate(runner.infer, data, recipe)
     main = recipe.task.metric
     hib = recipe.task.higher_is_better
@@ -206,7 +206,7 @@ def verify_int8(
         An :class:`edgekit.artifacts.verify.Verification`.
     """
     from edgekit.artifacts.verify import ShapeCheck, Verification, _label, compare_arrays
-    from edgekit.backends.onnxruntime_runner import OnnxRuntimeRunner
+    from edgekit.backends.registry import create_runner
     from edgekit.core.spec import random_inputs, shape_plan
 
     plans = []
@@ -215,7 +215,7 @@ def verify_int8(
         if sample is not None:
             feed = {k: _tile_to(sample[k], v.shape) for k, v in feed.items()}
         plans.append((_label(sizes), feed))
-    with OnnxRuntimeRunner(path, threads=1) as runner:
+    with create_runner("onnxruntime", path, threads=1) as runner:
         result = Verification(str(path), "onnx-int8", runner.backend, tolerance, 0.0, [], details=dict(runner.details))
         for label, feed in plans:
             ref = reference.predict(feed)

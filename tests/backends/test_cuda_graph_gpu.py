@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from edgekit.artifacts.verify import verify_runner
-from edgekit.backends.cuda_graph import SYNC_HINT, CudaGraphRunner
+from edgekit.backends.cuda_graph import CudaGraphRunner, ModuleForGraphs
+from edgekit.backends.graph_capture import SYNC_HINT
 from edgekit.backends.precision import tf32, tolerance_for
 from edgekit.core.model import FlatOutputs, LoadedModel
 from edgekit.core.spec import InputSpec, random_inputs
@@ -45,7 +46,7 @@ def test_probes_say_yes() -> None:
 @pytest.mark.parametrize("name", RECIPES)
 def test_every_recipe_captures_and_matches_eager(name: str, precision: str) -> None:
     model = load_model(name)
-    runner = CudaGraphRunner(model, precision=precision)
+    runner = CudaGraphRunner(ModuleForGraphs(model, precision=precision))
     with runner:
         verify_graph_runner(model, runner, precision)
 
@@ -54,7 +55,7 @@ def test_bf16_where_supported() -> None:
     if not torch.cuda.is_bf16_supported():
         pytest.skip(f"{torch.cuda.get_device_name()} has no bf16")
     model = load_model("cnn")
-    runner = CudaGraphRunner(model, precision="bf16")
+    runner = CudaGraphRunner(ModuleForGraphs(model, precision="bf16"))
     with runner:
         verify_graph_runner(model, runner, "bf16")
 
@@ -68,7 +69,7 @@ def test_saved_artifacts_capture(name: str, fmt: str, tmp_path: Path) -> None:
     model = load_model(name)
     path = tmp_path / ("model.ts" if fmt == "torchscript" else "model.pt2")
     (export_torchscript if fmt == "torchscript" else export_pt2)(model, path)
-    runner = CudaGraphRunner(path, inputs=model.input_names, outputs=model.outputs)
+    runner = CudaGraphRunner(ModuleForGraphs(path), inputs=model.input_names, outputs=model.outputs)
     with runner:
         verify_graph_runner(model, runner, "fp32")
 
@@ -87,7 +88,7 @@ class HostSync(nn.Module):
 
 def test_host_sync_falls_back_with_the_reason() -> None:
     model = LoadedModel(FlatOutputs(HostSync().eval()), [InputSpec("x", (2, 4))], ["y"], "test:hostsync")
-    with CudaGraphRunner(model) as runner:
+    with CudaGraphRunner(ModuleForGraphs(model)) as runner:
         feed = random_inputs(model.inputs)
         got = runner.infer(feed)["y"]
         np.testing.assert_allclose(got, model.predict(feed)["y"], atol=1e-3, rtol=1e-3)
@@ -114,7 +115,7 @@ def test_runner_matches_a_bare_replay() -> None:
     graph.replay()
     torch.cuda.synchronize()
     model.module.to("cpu")
-    with CudaGraphRunner(model) as runner:
+    with CudaGraphRunner(ModuleForGraphs(model)) as runner:
         np.testing.assert_allclose(runner.infer(feed)["logits"], out.cpu().numpy(), atol=1e-5, rtol=1e-5)
 
 
@@ -123,7 +124,7 @@ def test_runner_matches_a_bare_replay() -> None:
 def test_ort_cuda_runs_every_recipe(name: str, graph: bool, tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from edgekit.backends.ort_cuda import OrtCudaRunner
+    from edgekit.backends.ort_cuda import CudaSessionsFromOnnx, OrtCudaRunner
     from edgekit.export.onnx import export_onnx
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -131,7 +132,7 @@ def test_ort_cuda_runs_every_recipe(name: str, graph: bool, tmp_path: Path) -> N
     model = load_model(name)
     path = tmp_path / "model.onnx"
     export_onnx(model, path)
-    with OrtCudaRunner(path, graph=graph) as runner:
+    with OrtCudaRunner(CudaSessionsFromOnnx(path, graph=graph)) as runner:
         tol = tolerance_for("fp32", "cuda", model.atol, model.rtol)
         result = verify_runner(model, runner, str(path), "onnx", atol=tol.atol, rtol=tol.rtol)
         assert result.passed, result.failures()

@@ -11,19 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.backends.cuda_graph import (
-    SYNC_HINT,
-    CaptureRefused,
-    CudaGraphRunner,
-    GraphCache,
-    artifact_format,
-    describe_key,
-    explain_capture_error,
-    output_obstacle,
-    replay_mismatch,
-    shape_key,
-)
-from edgekit.backends.ort_cuda import GraphSlots, OrtCudaRunner, graph_refusal, outputs_match
+from edgekit.backends.cuda_graph import CudaGraphRunner, ModuleForGraphs, artifact_format
+from edgekit.backends.graph_cache import CaptureRefused, GraphCache, describe_key, shape_key
+from edgekit.backends.graph_capture import SYNC_HINT, explain_capture_error, output_obstacle, replay_mismatch
+from edgekit.backends.ort_cuda import CudaSessionsFromOnnx, GraphSlots, OrtCudaRunner, graph_refusal, outputs_match
 from edgekit.backends.precision import precision_forward, tf32, tolerance_for
 from edgekit.core.errors import BackendUnavailable, BadInput
 from edgekit.core.model import FlatOutputs, LoadedModel
@@ -263,8 +254,8 @@ class CpuGraphRunner(CudaGraphRunner):
 
     refuse: str | None = None
 
-    def __init__(self, artifact: Any, **kwargs: Any) -> None:
-        super().__init__(artifact, device="cpu", **kwargs)
+    def __init__(self, artifact: Any, **options: Any) -> None:
+        super().__init__(ModuleForGraphs(artifact, device="cpu", **options), device="cpu")
         self.captured_keys: list[Any] = []
         self.pools: list[Any] = []
 
@@ -382,12 +373,12 @@ def test_real_runner_refuses_without_a_gpu() -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(BackendUnavailable, match="no CUDA GPU") as info:
-        CudaGraphRunner(small_model()).activate()
+        CudaGraphRunner(ModuleForGraphs(small_model())).activate()
     assert info.value.exit_code == 3
     with pytest.raises(BackendUnavailable, match="cuda only"):
-        CudaGraphRunner(small_model(), device="cpu").activate()
+        CudaGraphRunner(ModuleForGraphs(small_model(), device="cpu"), device="cpu").activate()
     with pytest.raises(BadInput, match="precision"):
-        CudaGraphRunner(small_model(), precision="int8")
+        ModuleForGraphs(small_model(), precision="int8")
 
 
 # -- ONNX Runtime graph bookkeeping --------------------------------------------------------------------------------
@@ -431,7 +422,7 @@ def test_ort_cuda_runner_refuses_without_a_gpu(tmp_path: Any) -> None:
     path = tmp_path / "tiny.onnx"
     path.write_bytes(tiny_onnx_model())
     with pytest.raises(BackendUnavailable, match="no CUDA GPU") as info:
-        OrtCudaRunner(path).activate()
+        OrtCudaRunner(CudaSessionsFromOnnx(path)).activate()
     assert info.value.exit_code == 3
     with pytest.raises(BackendUnavailable, match="cuda only"):
-        OrtCudaRunner(path, device="cpu").activate()
+        OrtCudaRunner(CudaSessionsFromOnnx(path, device="cpu"), device="cpu").activate()

@@ -122,9 +122,6 @@ def test_unavailable_backends_give_rows_not_crashes(
     class Refusing(Runner):
         backend = "refusing"
 
-        def __init__(self, artifact: Any, **_: Any) -> None:
-            super().__init__()
-
         def activate_impl(self) -> None:
             raise BackendUnavailable("refusing: needs hardware this machine lacks")
 
@@ -139,13 +136,18 @@ def test_unavailable_backends_give_rows_not_crashes(
 
     @dataclasses.dataclass(frozen=True)
     class Info(BackendInfo):
-        def load(self) -> type[Runner]:
+        def runner_cls(self) -> type[Runner]:
             return Refusing
 
-    monkeypatch.setitem(BACKENDS, "refusing", Info("refusing", "-", ("onnx",), ("cpu",), "test"))
-    monkeypatch.setitem(
-        BACKENDS, "ghost", BackendInfo("ghost", "edgekit.no_such_module:Ghost", ("onnx",), ("cpu",), "not installed")
+        def loader_fn(self) -> Any:
+            return lambda artifact, **_: lambda: artifact
+
+    no_probe = "edgekit.backends.probes:torch_reason"
+    monkeypatch.setitem(BACKENDS, "refusing", Info("refusing", "-", "-", ("onnx",), ("cpu",), no_probe, 90))
+    ghost = BackendInfo(
+        "ghost", "edgekit.no_such_module:Ghost", "edgekit.no_such_module:load", ("onnx",), ("cpu",), no_probe, 91
     )
+    monkeypatch.setitem(BACKENDS, "ghost", ghost)
     config = BenchConfig(backend="onnxruntime,tensorrt,refusing,ghost,pt2", **FAST)
     result = run_bench(tiny_export["model"], [tiny_export["dir"] / "model.onnx"], config)
     status = {r.backend: (r.status, r.reason) for r in result.rows if r.batch == 1}

@@ -143,12 +143,12 @@ def test_candidate_enters_its_context_once_per_block_not_per_call():
 def test_torch_runner_times_inside_inference_mode():
     import torch
 
-    from edgekit.backends.torch_runner import EagerRunner
+    from edgekit.backends.torch_runner import EagerRunner, ModuleFromModel
     from edgekit.core.spec import random_inputs
     from edgekit.intake.load import load_model
 
     model = load_model("mlp")
-    with EagerRunner(model) as runner:
+    with EagerRunner(ModuleFromModel(model)) as runner:
         call = runner.timed_call(random_inputs(model.inputs))
         with runner.timing_context():
             out = call()

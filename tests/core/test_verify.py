@@ -1,7 +1,7 @@
 import numpy as np
 
 from edgekit.artifacts.verify import compare_arrays, verify_runner
-from edgekit.backends.torch_runner import EagerRunner
+from edgekit.backends.torch_runner import EagerRunner, ModuleFromModel
 from edgekit.intake.load import load_model
 
 
@@ -19,7 +19,7 @@ def test_compare_arrays_metrics():
 
 def test_eager_against_itself_passes_at_every_planned_shape():
     m = load_model("lstm")
-    with EagerRunner(m) as runner:
+    with EagerRunner(ModuleFromModel(m)) as runner:
         v = verify_runner(m, runner, "eager", "eager", samples=2)
     assert v.passed and v.status == "pass"
     labels = {c.label.split("#")[0] for c in v.checks}
@@ -28,6 +28,6 @@ def test_eager_against_itself_passes_at_every_planned_shape():
 
 def test_nondeterministic_model_is_reported_as_such(user_models):
     m = load_model(f"{user_models}:noisy", inputs=["x:1x4"])
-    with EagerRunner(m) as runner:
+    with EagerRunner(ModuleFromModel(m)) as runner:
         v = verify_runner(m, runner, "eager", "eager")
     assert v.nondeterministic and v.status == "nondeterministic" and not v.passed

@@ -72,6 +72,7 @@ def _verify(model: Any, engine: Path, precision: str, details: dict[str, Any]) -
     import dataclasses
 
     from edgekit.artifacts.verify import verify_runner
+    from edgekit.backends.trt.loader import EngineFromPath
     from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.profiles import align_with_onnx
     from edgekit.backends.trt.runner import TensorRTRunner
@@ -81,7 +82,7 @@ def _verify(model: Any, engine: Path, precision: str, details: dict[str, Any]) -
         specs, _ = align_with_onnx(model.inputs, details["onnx"])
         model = dataclasses.replace(model, inputs=specs)
     tol = tolerance_for(precision, model.atol, model.rtol)
-    with TensorRTRunner(engine, outputs=model.outputs) as runner:
+    with TensorRTRunner(EngineFromPath(engine), outputs=model.outputs) as runner:
         result = verify_runner(model, runner, str(engine), "trt", atol=tol.atol, rtol=tol.rtol)
     for line in result.failures():
         print(f"  {precision}: {line}")
@@ -166,6 +167,7 @@ def _qdq_onnx(model: Any, src: Path, dest: Path) -> Path:
 def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path, onnx_files: dict[str, Path]) -> None:
     import onnxruntime as ort
 
+    from edgekit.backends.trt.loader import EngineFromPath
     from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.runner import TensorRTRunner
     from edgekit.core.spec import random_inputs, shape_plan
@@ -184,7 +186,7 @@ def test_int8_qdq_engine_matches_its_onnx_and_eager(recipe: str, workdir: Path, 
         model = dataclasses.replace(model, inputs=align_with_onnx(model.inputs, qdq)[0])
     tol = tolerance_for("int8", model.atol, model.rtol)
     session = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
-    with TensorRTRunner(engine, outputs=model.outputs) as runner:
+    with TensorRTRunner(EngineFromPath(engine), outputs=model.outputs) as runner:
         for i, sizes in enumerate(shape_plan(model.inputs)):
             feed = random_inputs(model.inputs, sizes, seed=500 + i)
             got = runner.infer(feed)
@@ -220,6 +222,7 @@ def test_engine_cache_hit_and_timing_cache(workdir: Path, onnx_files: dict[str, 
 
 def test_shape_outside_the_profile_is_a_clear_error(workdir: Path, onnx_files: dict[str, Path]) -> None:
     from edgekit.backends.trt.build import build_engine
+    from edgekit.backends.trt.loader import EngineFromPath
     from edgekit.backends.trt.runner import TensorRTRunner
     from edgekit.core.spec import random_inputs
 
@@ -237,7 +240,7 @@ def test_shape_outside_the_profile_is_a_clear_error(workdir: Path, onnx_files: d
         opt_shapes=[f"{spec.name}:{example}"],
         max_shapes=[f"{spec.name}:{biggest}"],
     )
-    with TensorRTRunner(workdir / "narrow.engine", outputs=model.outputs) as runner:
+    with TensorRTRunner(EngineFromPath(workdir / "narrow.engine"), outputs=model.outputs) as runner:
         runner.infer(random_inputs(model.inputs, {spec.name: {0: 2}}))
         with pytest.raises(BadInput, match=f"input '{spec.name}' has shape 3x.*outside the engine's profile"):
             runner.infer(random_inputs(model.inputs, {spec.name: {0: 3}}))
@@ -267,13 +270,14 @@ def test_dla_with_gpu_fallback_reports_gpu_layers(workdir: Path, onnx_files: dic
     dla = details["dla"]
     print(f"DLA: {dla['layers'] - len(dla['gpu_layers'])}/{dla['layers']} layers on DLA; GPU: {dla['gpu_layers']}")
     assert isinstance(dla["gpu_layers"], list) and dla["core"] == 0
+    from edgekit.backends.trt.loader import EngineFromPath
     from edgekit.backends.trt.precision import tolerance_for
     from edgekit.backends.trt.runner import TensorRTRunner
     from edgekit.core.spec import random_inputs
 
     tol = tolerance_for("fp16", model.atol, model.rtol)
     feed = random_inputs(model.inputs)
-    with TensorRTRunner(engine, outputs=model.outputs) as runner:
+    with TensorRTRunner(EngineFromPath(engine), outputs=model.outputs) as runner:
         got = runner.infer(feed)
     eager = model.predict(feed)
     assert all(_cosine(got[n], eager[n]) >= tol.min_cosine for n in model.outputs)

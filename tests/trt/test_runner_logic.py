@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgekit.backends.trt.bindings import Binding, dims_tuple, numpy_dtype, prepare_input, volume
 from edgekit.backends.trt.build import CollectingLogger, build_engine, check_network_inputs, parser_errors
+from edgekit.backends.trt.loader import EngineFromOnnx, EngineFromPath
 from edgekit.backends.trt.profiles import ShapeRange
-from edgekit.backends.trt.runner import Binding, TensorRTRunner, dims_tuple, numpy_dtype, prepare_input, volume
+from edgekit.backends.trt.runner import TensorRTRunner
 from edgekit.core.errors import BackendUnavailable, BadInput
 from edgekit.export.trt import export_engine
 
@@ -271,7 +273,7 @@ def engine_file(tmp_path: Path, make_onnx: Any, fake_gpu: Any) -> Path:
 
 
 def test_runner_runs_every_shape_in_the_profile(engine_file: Path, fake_gpu: Any) -> None:
-    with TensorRTRunner(engine_file, outputs=["y"]) as runner:
+    with TensorRTRunner(EngineFromPath(engine_file), outputs=["y"]) as runner:
         assert runner.bindings["x"].max_shape == (4, 3) and runner.bindings["y"].max_shape == (4, 3)
         for n in (1, 2, 4):
             x = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
@@ -289,7 +291,7 @@ def test_runner_runs_every_shape_in_the_profile(engine_file: Path, fake_gpu: Any
 
 
 def test_runner_refuses_shapes_outside_the_profile(engine_file: Path, fake_gpu: Any) -> None:
-    with TensorRTRunner(engine_file) as runner:
+    with TensorRTRunner(EngineFromPath(engine_file)) as runner:
         with pytest.raises(BadInput) as exc:
             runner.infer({"x": np.zeros((5, 3), np.float32)})
         assert "input 'x' has shape 5x3, outside the engine's profile (min 1x3, opt 2x3, max 4x3)" in str(exc.value)
@@ -300,7 +302,7 @@ def test_runner_refuses_shapes_outside_the_profile(engine_file: Path, fake_gpu: 
 
 def test_runner_timed_call_and_breakdown(engine_file: Path, fake_gpu: Any) -> None:
     feed = {"x": np.ones((2, 3), np.float32)}
-    with TensorRTRunner(engine_file) as runner:
+    with TensorRTRunner(EngineFromPath(engine_file)) as runner:
         call = runner.timed_call(feed)
         np.testing.assert_array_equal(call()["y"], 2 * feed["x"])
         split = runner.timing_breakdown(feed, iterations=5, warmup=1)
@@ -309,10 +311,10 @@ def test_runner_timed_call_and_breakdown(engine_file: Path, fake_gpu: Any) -> No
 
 def test_runner_file_errors(tmp_path: Path, fake_gpu: Any) -> None:
     with pytest.raises(BadInput, match="does not exist"):
-        TensorRTRunner(tmp_path / "none.engine").activate()
+        TensorRTRunner(EngineFromPath(tmp_path / "none.engine")).activate()
     (tmp_path / "other.engine").write_bytes(b"built elsewhere")
     with pytest.raises(BadInput, match="only load with the TensorRT version and GPU architecture"):
-        TensorRTRunner(tmp_path / "other.engine").activate()
+        TensorRTRunner(EngineFromPath(tmp_path / "other.engine")).activate()
 
 
 def test_runner_builds_an_onnx_first(
@@ -320,9 +322,10 @@ def test_runner_builds_an_onnx_first(
 ) -> None:
     monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))
     onnx_path = make_onnx(tmp_path / "m.onnx")
-    with TensorRTRunner(
+    build = EngineFromOnnx(
         onnx_path, precision="fp16", max_shapes=["x:2x3"], min_shapes=["x:1x3"], opt_shapes=["x:1x3"]
-    ) as runner:
+    )
+    with TensorRTRunner(EngineFromPath(build)) as runner:
         assert runner.details["build"]["precision"]["precision"] == "fp16"
         assert Path(runner.details["engine"]).parent == tmp_path / "cache" / "engines" / "runner"
         np.testing.assert_array_equal(runner.infer({"x": np.ones((2, 3), np.float32)})["y"], 2 * np.ones((2, 3)))
@@ -332,7 +335,7 @@ def test_runner_on_a_static_engine(tmp_path: Path, make_onnx: Any, fake_gpu: Any
     fake_gpu.inputs = {"x": (2, 3)}
     make_onnx(tmp_path / "m.onnx", dynamic=False)
     build_engine(tmp_path / "m.onnx", tmp_path / "s.engine", cache_dir=tmp_path / "c")
-    with TensorRTRunner(tmp_path / "s.engine") as runner:
+    with TensorRTRunner(EngineFromPath(tmp_path / "s.engine")) as runner:
         assert runner.bindings["x"].range == ShapeRange((2, 3), (2, 3), (2, 3))
         np.testing.assert_array_equal(runner.infer({"x": np.ones((2, 3), np.float32)})["y"], 2 * np.ones((2, 3)))
         with pytest.raises(BadInput, match="min 2x3, opt 2x3, max 2x3"):

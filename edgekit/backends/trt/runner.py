@@ -1,4 +1,5 @@
-"""TensorRT runner: a serialized engine run through the TensorRT 10/11 tensor-name API with pycuda buffers.
+"""TensorRT runner: a deserialized engine (loader: :mod:`edgekit.backends.trt.loader`) run through the TensorRT 10/11
+tensor-name API with pycuda buffers.
 
 One execution context, one CUDA stream, the device's primary context (``pycuda.autoprimaryctx``: ``autoinit``
 makes a second context that clashes with PyTorch and TensorRT, TRAPS.md). Input and output buffers are allocated
@@ -7,152 +8,49 @@ once, pinned on the host and sized for the profile's *max* shapes; each call set
 is a :class:`~edgekit.core.errors.BadInput` naming the range. Each call is timed like trtexec: CUDA events around the
 host-to-device copies, ``execute_async_v3`` and the device-to-host copies; :attr:`last_timing` holds the split
 and :meth:`timing_breakdown` gives medians for the benchmark.
-
-An ``.onnx`` artifact is built into an engine first (:func:`edgekit.backends.trt.build.build_engine`, cached).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from edgekit.backends.base import Runner
-from edgekit.backends.trt.profiles import ShapeRange, check_shape, format_dims
+from edgekit.backends.trt.bindings import Binding, NDArray, dims_tuple, input_range, numpy_dtype, prepare_input, volume
+from edgekit.backends.trt.profiles import format_dims
 from edgekit.core.errors import BackendUnavailable, BadInput, EdgekitError
 
 if TYPE_CHECKING:
     import tensorrt as trt
-
-NDArray = npt.NDArray[Any]
-
-# Our own table: trt.nptype is untyped in the stubs, and BF16/FP8/INT4 have no numpy type to hand back.
-NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
-    "FLOAT": np.dtype(np.float32),
-    "HALF": np.dtype(np.float16),
-    "INT8": np.dtype(np.int8),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8),
-}
-BUILD_OPTIONS = (
-    "profiles",
-    "min_shapes",
-    "opt_shapes",
-    "max_shapes",
-    "precision",
-    "workspace",
-    "timing_cache",
-    "dla_core",
-    "gpu_fallback",
-    "tf32",
-    "fp16_converter",
-    "cache_dir",
-    "use_cache",
-)
-
-
-def numpy_dtype(trt_dtype: Any, name: str = "?") -> np.dtype[Any]:
-    """The numpy dtype of a ``trt.DataType`` (by member name).
-
-    Raises:
-        BadInput: a type with no numpy equivalent (BF16, FP8, INT4, FP4) at the engine's I/O.
-    """
-    key = str(getattr(trt_dtype, "name", trt_dtype)).split(".")[-1]
-    if key not in NUMPY_DTYPES:
-        raise BadInput(
-            f"engine tensor '{name}' has type {key}, which has no numpy equivalent; rebuild the engine "
-            f"with fp32/fp16/int32/int64/int8/uint8/bool inputs and outputs"
-        )
-    return NUMPY_DTYPES[key]
-
-
-def volume(shape: Sequence[int]) -> int:
-    """Number of elements of ``shape`` (1 for a scalar)."""
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
-
-def dims_tuple(dims: Any) -> tuple[int, ...]:
-    """A ``trt.Dims`` as a tuple (the stubs do not type Dims as iterable: index it)."""
-    return tuple(int(dims[i]) for i in range(len(dims)))
-
-
-def prepare_input(name: str, value: NDArray, dtype: np.dtype[Any], rng: ShapeRange) -> NDArray:
-    """``value`` as a C-contiguous array of the engine's dtype, checked against the profile range.
-
-    Raises:
-        BadInput: the shape is outside the profile (naming the range), or the dtype cannot be cast safely
-            (float into an integer input, for example).
-    """
-    arr = np.asarray(value)
-    check_shape(name, arr.shape, rng)
-    if arr.dtype != dtype:
-        if not np.can_cast(arr.dtype, dtype, casting="same_kind"):
-            raise BadInput(f"input '{name}' has dtype {arr.dtype}, the engine expects {dtype}; convert it first")
-        arr = arr.astype(dtype)
-    return np.ascontiguousarray(arr)
-
-
-def input_range(engine: trt.ICudaEngine, name: str) -> ShapeRange:
-    """The shapes input ``name`` accepts: profile 0's min/opt/max, or the fixed shape of a static input in an engine
-    built without profiles (trtexec without shapes).
-
-    Raises:
-        BadInput: a dynamic input with no profile range.
-    """
-    static = dims_tuple(engine.get_tensor_shape(name))
-    if all(d >= 0 for d in static):
-        return ShapeRange(static, static, static)
-    shapes = [dims_tuple(d) for d in engine.get_tensor_profile_shape(name, 0)]
-    if len(shapes) != 3 or any(len(s) != len(static) for s in shapes):
-        raise BadInput(f"engine input '{name}' is dynamic ({format_dims(static)}) but has no optimization profile")
-    return ShapeRange(shapes[0], shapes[1], shapes[2])
-
-
-@dataclasses.dataclass
-class Binding:
-    """One I/O tensor: its dtype, the profile range (inputs), the max shape its buffers hold, and the buffers."""
-
-    name: str
-    is_input: bool
-    dtype: np.dtype[Any]
-    max_shape: tuple[int, ...]
-    range: ShapeRange | None = None
-    host: Any = None
-    device: Any = None
-
-    @property
-    def nbytes(self) -> int:
-        return max(volume(self.max_shape) * self.dtype.itemsize, 1)
 
 
 class TensorRTRunner(Runner):
     """Runs a TensorRT engine (``.engine``/``.plan``; an ``.onnx`` is built first) on the GPU.
 
     Args:
-        artifact: path of the engine, or of an ONNX file to build (build options in ``opts``).
+        loader: returns a :class:`~edgekit.backends.trt.loader.LoadedEngine` (:class:`EngineFromPath`).
         device: must be ``cuda``.
         threads: unused (recorded only).
-        opts: ``outputs`` (output order), and for an ONNX artifact the keywords of
-            :func:`edgekit.backends.trt.build.build_engine` (``precision``, ``min_shapes`` ...).
+        outputs: output order (default: the engine's).
     """
 
     backend = "tensorrt"
 
-    def __init__(self, artifact: Any, device: str = "cuda", threads: int | None = None, **opts: Any) -> None:
-        super().__init__(device, threads)
-        self.path = Path(artifact)
-        self._output_order: list[str] | None = list(opts["outputs"]) if opts.get("outputs") else None
-        self.build_options = {k: v for k, v in opts.items() if k in BUILD_OPTIONS}
+    def __init__(
+        self,
+        loader: Callable[[], Any],
+        *,
+        device: str = "cuda",
+        threads: int | None = None,
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(loader, device=device, threads=threads, inputs=inputs, outputs=outputs)
+        self.path = Path(getattr(loader, "path", "?"))
         self.engine: trt.ICudaEngine | None = None
         self.context: trt.IExecutionContext | None = None
         self.bindings: dict[str, Binding] = {}
@@ -161,63 +59,30 @@ class TensorRTRunner(Runner):
         self.last_timing: dict[str, float] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
-    def activate_impl(self) -> None:
+    def preflight(self) -> None:
         if self.device != "cuda":
             raise BackendUnavailable(
                 f"tensorrt runs on CUDA GPUs only, got --device {self.device}; use --device "
                 f"cuda, or --backend onnxruntime for the CPU"
             )
-        from edgekit.backends.trt.fallback import trt_unavailable_reason
 
-        reason = trt_unavailable_reason()
-        if reason is not None:
-            raise BackendUnavailable(reason)
-        import pycuda.autoprimaryctx  # noqa: F401
+    def activate_impl(self) -> None:
         import pycuda.driver as cuda
         import tensorrt as trt
 
-        engine_path = self._engine_path()
-        from edgekit.backends.trt.build import CollectingLogger
-
-        logger = CollectingLogger()
-        self._logger = logger  # TensorRT needs the logger alive as long as the runtime and engine
-        self._runtime = trt.Runtime(logger.trt_logger)
-        engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
-        if engine is None:
-            raise BadInput(
-                f"TensorRT {trt.__version__} cannot load '{engine_path}' ({logger.last_errors()}): engines "
-                f"only load with the TensorRT version and GPU architecture that built them; rebuild it "
-                f"here with `edgekit build MODEL.onnx -o {engine_path.name}`"
-            )
+        engine = self.loaded.engine
         self.engine = engine
         self.context = engine.create_execution_context()
         self.bindings = self._allocate(engine, self.context, cuda)
         self.stream = cuda.Stream()
         self.events = [cuda.Event() for _ in range(4)]
-        self.details.update(self._describe(engine_path, trt.__version__, cuda))
+        self.details.update(self._describe(self.loaded.path, trt.__version__, cuda))
 
     def deactivate_impl(self) -> None:
         for b in self.bindings.values():
             if b.device is not None:
                 b.device.free()
         self.bindings, self.context, self.engine, self.stream, self.events = {}, None, None, None, []
-
-    def _engine_path(self) -> Path:
-        if not self.path.is_file():
-            raise BadInput(
-                f"engine file '{self.path}' does not exist; build one with `edgekit build MODEL.onnx -o "
-                f"model.engine` or `edgekit export MODEL --format trt`"
-            )
-        if self.path.suffix.lower() != ".onnx":
-            return self.path
-        from edgekit.backends.trt.build import build_engine
-        from edgekit.backends.trt.cache import default_cache_dir
-        from edgekit.core.io import sha256
-
-        precision = str(self.build_options.get("precision", "fp32"))
-        out = default_cache_dir() / "runner" / f"{self.path.stem}-{sha256(self.path)[:12]}-{precision}.engine"
-        self.details["build"] = build_engine(self.path, out, **self.build_options)
-        return out
 
     def _allocate(self, engine: trt.ICudaEngine, context: trt.IExecutionContext, cuda: Any) -> dict[str, Binding]:
         """Buffers for the profile's max shapes: set every input to its max, then read the output shapes."""
@@ -270,8 +135,8 @@ class TensorRTRunner(Runner):
 
     def output_names(self) -> Sequence[str]:
         outs = [n for n, b in self.bindings.items() if not b.is_input]
-        if self._output_order and sorted(self._output_order) == sorted(outs):
-            return list(self._output_order)
+        if self.outputs and sorted(self.outputs) == sorted(outs):
+            return list(self.outputs)
         return outs
 
     def prepare(self, feed: dict[str, NDArray]) -> dict[str, NDArray]:
