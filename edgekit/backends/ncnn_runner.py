@@ -102,9 +102,9 @@ class NcnnRunner(Runner):
     def output_names(self) -> Sequence[str]:
         return [e["name"] for e in self.io["outputs"]]
 
-    def _sample(self, mats: list[tuple[str, Any]]) -> list[np.ndarray]:
+    def _sample(self, mats: list[tuple[str, Any, np.ndarray]]) -> list[np.ndarray]:
         ex = self.net.create_extractor()
-        for blob, mat in mats:
+        for blob, mat, _ in mats:
             ex.input(blob, mat)
         outs = []
         for e in self.io["outputs"]:
@@ -114,14 +114,16 @@ class NcnnRunner(Runner):
             outs.append(_shaped(np.array(mat), e["sample_shape"]))
         return outs
 
-    def _mats(self, feed: Arrays) -> list[list[tuple[str, Any]]]:
+    def _mats(self, feed: Arrays) -> list[list[tuple[str, Any, np.ndarray]]]:
+        """Per sample, ``(blob, ncnn.Mat, array)``: the Mat wraps the array's memory without owning it, so the
+        array travels with it (a Mat over a freed array reads garbage)."""
         import ncnn
 
         batch = {feed[e["name"]].shape[0] for e in self.io["inputs"]}
         if len(batch) != 1:
             raise BadInput(f"ncnn: the inputs disagree on the batch size: {sorted(batch)}; expected one size")
         arrays = [(e["blob"], np.ascontiguousarray(feed[e["name"]], dtype=np.float32)) for e in self.io["inputs"]]
-        return [[(blob, ncnn.Mat(a[b])) for blob, a in arrays] for b in range(batch.pop())]
+        return [[(blob, ncnn.Mat(a[b]), a[b]) for blob, a in arrays] for b in range(batch.pop())]
 
     def infer_impl(self, feed: Arrays) -> Arrays:
         try:

@@ -101,7 +101,7 @@ class OpenVinoRunner(Runner):
                 "device": self.device,
                 "ov_device": getattr(self.loader, "ov_device", "CPU"),
                 "execution_devices": list(compiled.get_property("EXECUTION_DEVICES")),
-                "precision_hint": str(compiled.get_property("INFERENCE_PRECISION_HINT")),
+                "precision_hint": _type_name(compiled.get_property("INFERENCE_PRECISION_HINT")),
                 "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
                 "openvino": ov.__version__,
             }
@@ -133,3 +133,9 @@ class OpenVinoRunner(Runner):
         request = self.request
         prepared = {n: np.ascontiguousarray(feed[n]) for n in self.input_names()}
         return lambda: request.infer(prepared, share_inputs=True)
+
+
+def _type_name(value: Any) -> str:
+    """``f32`` for OpenVINO's ``<Type: 'float32'>`` (its ``to_string()``), else ``str(value)``."""
+    to_string = getattr(value, "to_string", None)
+    return str(to_string()) if callable(to_string) else str(value)
