@@ -64,13 +64,15 @@ class ExecuTorchRunner(Runner):
     backend = "executorch"
 
     def activate_impl(self) -> None:
-        import executorch
+        import importlib.metadata as md
 
         meta = self.loaded.metadata
         self._n_out = int(meta.num_outputs())
-        self.details.update(
-            {"device": "cpu", "executorch": getattr(executorch, "__version__", "?"), "delegate": "XnnpackBackend"}
-        )
+        infos = [meta.input_tensor_meta(i) for i in range(int(meta.num_inputs()))]
+        sizes = [list(t.sizes() if callable(t.sizes) else t.sizes) for t in infos]
+        self._max_batch = min((s[0] for s in sizes if s), default=0)
+        """The planned (largest) size of axis 0: larger batches run in chunks of it (accuracy scoring uses 256)."""
+        self.details.update({"device": "cpu", "executorch": md.version("executorch"), "delegate": "XnnpackBackend"})
 
     def input_names(self) -> Sequence[str]:
         if self.inputs is None:
@@ -89,6 +91,12 @@ class ExecuTorchRunner(Runner):
         return [torch.from_numpy(np.ascontiguousarray(feed[n])) for n in self.input_names()]
 
     def infer_impl(self, feed: Arrays) -> Arrays:
+        n = next(iter(feed.values())).shape[0] if feed else 0
+        if self._max_batch and n > self._max_batch:
+            step = self._max_batch
+            parts = [self.infer_impl({k: v[i : i + step] for k, v in feed.items()}) for i in range(0, n, step)]
+            self.details["chunked"] = f"batches above {step} (the program's planned size) run in chunks of {step}"
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         try:
             outs = self.loaded.execute(self._args(feed))
         except Exception as exc:  # a shape outside the program's bounds raises RuntimeError

@@ -80,7 +80,7 @@ class NcnnRunner(Runner):
     backend = "ncnn"
 
     def activate_impl(self) -> None:
-        import ncnn
+        import importlib.metadata as md
 
         self.net, self.io = self.loaded
         self.details.update(
@@ -89,7 +89,7 @@ class NcnnRunner(Runner):
                 "threads": int(self.net.opt.num_threads),
                 "precision": "fp32 (fp16/bf16 storage and arithmetic off)",
                 "batch": "per-sample loop (ncnn.Mat holds one sample)",
-                "ncnn": getattr(ncnn, "__version__", "?"),
+                "ncnn": md.version("ncnn"),
             }
         )
 

@@ -128,9 +128,10 @@ class OpenVinoRunner(Runner):
         return {p.get_any_name(): np.array(result[p]) for p in self.loaded.outputs}
 
     def timed_call(self, feed: Arrays) -> Callable[[], Any]:
-        """``request.infer`` with the inputs prepared once (share_inputs: no copy per call)."""
+        """``request.infer`` with the inputs prepared once (share_inputs: no copy per call), on a request of its
+        own: a request bound to shared memory of one shape refuses later inputs of another."""
         self.infer(feed)
-        request = self.request
+        request = self.loaded.create_infer_request()
         prepared = {n: np.ascontiguousarray(feed[n]) for n in self.input_names()}
         return lambda: request.infer(prepared, share_inputs=True)
 

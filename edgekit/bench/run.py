@@ -66,6 +66,9 @@ class BenchConfig:
         precisions: on cuda, reduced precisions also tried by the backends that derive them from an fp32 model
             (``torch-cudagraph``, ``tensorrt``; see :mod:`edgekit.backends.selection`).
         interleave: time subjects round-robin (fair ratios on a shared machine) rather than one after another.
+        isolate: also time every subject alone in a process of its own (:mod:`edgekit.bench.isolated`): engines'
+            thread pools disturb each other in one process; where the two medians differ the row reports the
+            own-process one, and every row says how it was timed (``details["timed"]``).
         accuracy: score artifacts (metric and agreement with eager); False skips scoring altogether.
         metric: with ``accuracy``, also compute the recipe's or --data's metric; False keeps only the agreement
             with eager (on --data inputs or random ones), e.g. for untrained models in ``benchmarks/``.
@@ -82,6 +85,7 @@ class BenchConfig:
     data: Path | None = None
     precisions: tuple[str, ...] = ("fp32",)
     interleave: bool = True
+    isolate: bool = False
     accuracy: bool = True
     metric: bool = True
 
@@ -362,11 +366,12 @@ def run_bench(
             if evalset is not None:
                 subj.score_all(subjects, evalset, report)
             rows = _time_all(subjects, config, report, reference)
+            isolation_notes = _isolate(subjects, rows, config, model, checkpoint, report)
         finally:
             for s in subjects:
                 s.close()
     _speedups(rows)
-    notes = stability_notes(rows, busy_start, config.thread_count)
+    notes = stability_notes(rows, busy_start, config.thread_count) + isolation_notes
     if isinstance(model, str) and eager.recipe is not None and checkpoint is None and evalset and evalset.recipe:
         notes.append(
             f"{eager.source} ran at its initial, untrained weights: its {evalset.metric} says nothing; "
@@ -382,6 +387,7 @@ def run_bench(
         "budget_per": "subject and batch",
         "backend": config.backend or "default",
         "interleave": config.interleave,
+        "isolate": config.isolate,
         "timed_call": "Runner.timed_call (ONNX Runtime CPU: session.run(None, feed))",
         "busy_cores_start": busy_start,
     }
@@ -402,6 +408,23 @@ def run_bench(
         else {"source": "disabled"}
     )
     return BenchResult(host_info(), settings, model_info, evaluation, rows, picks(rows), notes=notes)
+
+
+def _isolate(
+    subjects: list[Subject], rows: list[BenchRow], config: BenchConfig, model: Any, checkpoint: Any, report: Progress
+) -> list[str]:
+    """With ``config.isolate``, re-time every subject in its own process (:func:`edgekit.bench.isolated.retime`);
+    otherwise mark every timed row ``in-process interleaved``."""
+    if not config.isolate:
+        for r in rows:
+            if r.latency is not None:
+                r.details.setdefault("timed", "in-process interleaved")
+        return []
+    from edgekit.bench.isolated import retime
+
+    report("timing each subject in its own process", 0.97)
+    ref = model if isinstance(model, str) else None
+    return retime(subjects, rows, config, ref, str(checkpoint) if checkpoint else None)
 
 
 UNSTABLE = 3.0

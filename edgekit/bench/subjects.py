@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from edgekit.bench.run import BenchConfig
 
 MB = 2**20
+OPT_IN = ("torch-compile",)
+"""Eager-module backends measured only with ``--backend auto`` or by name: torch.compile compiles for 10-40 s."""
 
 
 @dataclasses.dataclass
@@ -333,7 +335,7 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
             b.name != "torch"
             and "eager" in b.formats
             and config.device in b.devices
-            and (not wanted or b.name in wanted)
+            and (b.name in wanted or (not wanted and (auto or b.name not in OPT_IN)))
         ):
             subjects += [Subject(model, b.name, None, p, _options(b.name, p)) for p in _precisions(b.name, config)]
     for art in artifacts:

@@ -98,12 +98,12 @@ def export_executorch(model: LoadedModel, path: Path, max_size: int = MAX_DYNAMI
         buffer, details, frozen = _lower_static(model, problem)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer)
-    import executorch
+    import importlib.metadata as md
 
     details.update(
         {
             "method": "to_edge_transform_and_lower(XnnpackPartitioner).to_executorch()",
-            "exporter": f"executorch {getattr(executorch, '__version__', '?')}",
+            "exporter": f"executorch {md.version('executorch')}",
             "precision": "fp32",
         }
     )

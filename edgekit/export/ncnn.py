@@ -79,11 +79,11 @@ def export_ncnn(model: LoadedModel, path: Path, **_: Any) -> dict[str, Any]:
         if foreign:
             raise BadInput(_unsupported(model, foreign))
         (tmp / json_path.name).write_text(json.dumps(_io_map(model), indent=1))
-    import pnnx
+    import importlib.metadata as md
 
     details: dict[str, Any] = {
         "method": "pnnx.export(fp16=False) -> .ncnn.param/.bin",
-        "exporter": f"pnnx {getattr(pnnx, '__version__', '?')}",
+        "exporter": f"pnnx {md.version('pnnx')}",
         "precision": "fp32",
         "companions": [bin_path.name, json_path.name],
         "batch": "per-sample loop (ncnn.Mat holds one sample)",

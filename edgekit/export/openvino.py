@@ -48,7 +48,11 @@ def export_openvino(model: LoadedModel, path: Path, **_: Any) -> dict[str, Any]:
     with atomic_files(path, [companion]) as tmp:
         ov.save_model(ov_model, str(tmp / path.name), compress_to_fp16=False)
     details.update(
-        {"companions": [companion], "precision": "fp32", "exporter": f"openvino {ov.__version__} convert_model"}
+        {
+            "companions": [companion],
+            "precision": "fp32",
+            "exporter": f"openvino {ov.__version__.split('-')[0]} convert_model",
+        }
     )
     return details
 
@@ -70,7 +74,8 @@ def _convert(model: LoadedModel) -> tuple[Any, dict[str, Any]]:
                 return _from_onnx(model), {"method": "openvino.convert_model(ONNX)", "fallback_reason": why}
             except Exception:  # noqa: BLE001 - keep the ExportedProgram's conversion and report the frozen axes
                 pass
-        return converted, {"method": "openvino.convert_model(ExportedProgram)", "frozen_axes": frozen}
+        details: dict[str, Any] = {"method": "openvino.convert_model(ExportedProgram)"}
+        return converted, ({**details, "frozen_axes": frozen} if frozen else details)
     except BadInput as exc:
         first = one_line(exc)
     except Exception as exc:  # openvino's frontends raise their own types (OpConversionFailure, GeneralFailure)

@@ -47,3 +47,24 @@ def test_a_failing_child_is_a_runtime_error_with_its_reason(tmp_path):
     spec = isolated.spec_of(_subject(types.SimpleNamespace(path=tmp_path / "missing.onnx")), [1], _config(), None, None)
     with pytest.raises(RuntimeError, match="own-process timing failed"):
         isolated.time_in_own_process(spec, timeout=120)
+
+
+def test_bench_rows_say_how_they_were_timed(tmp_path):
+    pytest.importorskip("openvino")
+    from edgekit.artifacts.formats import parse_formats
+    from edgekit.bench.run import BenchConfig, run_bench
+    from edgekit.export.driver import export_all
+    from edgekit.intake.load import load_model
+
+    export_all(load_model("mlp"), parse_formats("onnx,openvino"), tmp_path)
+    config = BenchConfig(batches=(1, 4), iters=30, warmup=3, backend="openvino,onnxruntime", isolate=True)
+    result = run_bench("mlp", [tmp_path], config)
+    timed = [r for r in result.rows if r.latency is not None]
+    assert {(r.name, r.backend) for r in timed} >= {("model.xml", "openvino"), ("model.onnx", "openvino"),
+                                                    ("model.onnx", "onnxruntime"), ("eager", "torch")}  # fmt: skip
+    for r in timed:
+        assert r.details["timed"] in ("own process", "in-process interleaved")
+        assert r.details["own_process_p50_ms"] > 0 and r.details["in_process_p50_ms"] > 0
+        chosen = r.details["own_process_p50_ms"] if r.details["timed"] == "own process" else None
+        assert chosen is None or r.latency.p50 == chosen
+    assert result.settings["isolate"] is True
