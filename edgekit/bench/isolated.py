@@ -103,7 +103,11 @@ def retime(
         if not mine:
             continue
         try:
-            own = time_in_own_process(spec_of(s, [r.batch for r in mine], config, model_ref, checkpoint))
+            spec = spec_of(s, [r.batch for r in mine], config, model_ref, checkpoint)
+            own = time_in_own_process(spec)
+            if any(_median_ms(own[r.batch]) > (1 + DIFFER) * r.latency.p50 for r in mine):
+                again = time_in_own_process(spec)  # a slower child may itself have been disturbed: best of two
+                own = {b: min(own[b], again[b], key=_median_ms) for b in own}
         except (ValueError, RuntimeError) as exc:
             for r in mine:
                 r.details.update({"timed": "in-process interleaved", "own_process": f"not measured: {exc}"})
@@ -118,6 +122,22 @@ def retime(
     return notes
 
 
+def _median_ms(samples: np.ndarray) -> float:
+    return float(np.median(samples)) / 1e6
+
+
+def model_reference(model: Any) -> tuple[str | None, str | None]:
+    """``(MODEL reference, checkpoint)`` a child process can load: the string given, or what a
+    :class:`~edgekit.core.model.LoadedModel`'s ``source`` names (``recipe:cnn`` -> ``cnn``, ``factory:f.py:make``
+    -> ``f.py:make``, ``pt2:m.pt2`` -> ``m.pt2``)."""
+    if isinstance(model, str):
+        return model, None
+    source = getattr(model, "source", None)
+    if not isinstance(source, str) or ":" not in source:
+        return None, None
+    return source.split(":", 1)[1], getattr(model, "checkpoint", None)
+
+
 def _child(spec: dict[str, Any]) -> dict[str, list[int]]:
     """Build the runner the spec names, time it alone at each batch, return its samples (ns) per batch."""
     from edgekit.backends.registry import create_runner
@@ -129,7 +149,8 @@ def _child(spec: dict[str, Any]) -> dict[str, list[int]]:
     if target is None:
         from edgekit.intake.load import load_model
 
-        target = load_model(spec["model"], checkpoint=spec["checkpoint"])
+        shapes = [f"{s.name}:{'x'.join(map(str, s.shape))}:{s.dtype}" for s in specs]
+        target = load_model(spec["model"], checkpoint=spec["checkpoint"], inputs=shapes)
     runner = create_runner(
         spec["backend"], target, device=spec["device"], threads=spec["threads"],
         inputs=[s.name for s in specs], outputs=spec["outputs"], **spec["options"],

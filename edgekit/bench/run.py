@@ -420,11 +420,12 @@ def _isolate(
             if r.latency is not None:
                 r.details.setdefault("timed", "in-process interleaved")
         return []
-    from edgekit.bench.isolated import retime
+    from edgekit.bench.isolated import model_reference, retime
 
     report("timing each subject in its own process", 0.97)
-    ref = model if isinstance(model, str) else None
-    return retime(subjects, rows, config, ref, str(checkpoint) if checkpoint else None)
+    ref, saved = model_reference(model if model is not None else subjects[0].model)
+    ckpt = checkpoint or saved
+    return retime(subjects, rows, config, ref, str(ckpt) if ckpt else None)
 
 
 UNSTABLE = 3.0
