@@ -62,7 +62,11 @@ def bounded_program(model: LoadedModel, max_size: int, kind: str = "DYNAMIC") ->
     from edgekit.export.pt2 import frozen_axes
 
     dim = getattr(torch.export.Dim, kind)
-    shapes = {"args": tuple({ax: dim(min=1, max=max_size) for ax in s.dynamic} for s in model.inputs)}
+    from edgekit.core.model import FlatOutputs
+
+    per_input = tuple({ax: dim(min=1, max=max_size) for ax in s.dynamic} for s in model.inputs)
+    # FlatOutputs.forward(*args) takes them as one "args" entry; a converted INT8 GraphModule by position
+    shapes: Any = {"args": per_input} if isinstance(model.module, FlatOutputs) else per_input
     with quiet_export(), torch.no_grad():
         try:
             program = torch.export.export(model.module, export_example(model), dynamic_shapes=shapes, strict=False)
