@@ -108,7 +108,17 @@ class ExecuTorchRunner(Runner):
         return {n: np.array(t.numpy(), copy=True) for n, t in zip(self.output_names(), outs, strict=True)}
 
     def timed_call(self, feed: Arrays) -> Callable[[], Any]:
-        """``method.execute`` on tensors prepared once."""
+        """``method.execute`` on tensors prepared once.
+
+        Raises:
+            BadInput: a batch above the program's planned size (it would fail inside the timing loop).
+        """
+        n = next(iter(feed.values())).shape[0] if feed else 0
+        if self._max_batch and n > self._max_batch:
+            raise BadInput(
+                f"batch {n} is above this .pte's planned size {self._max_batch}; re-export with a larger "
+                f"max_size (edgekit export --format executorch)"
+            )
         self.infer(feed)
         method, args = self.loaded, self._args(feed)
         return lambda: method.execute(args)

@@ -58,13 +58,17 @@ def bounded_program(model: LoadedModel, max_size: int, kind: str = "DYNAMIC") ->
     """
     import torch
 
+    from edgekit.core.model import FlatOutputs
+    from edgekit.core.spec import dynamic_dims
     from edgekit.export.common import export_example, quiet_export
     from edgekit.export.pt2 import frozen_axes
 
-    dim = getattr(torch.export.Dim, kind)
-    from edgekit.core.model import FlatOutputs
-
-    per_input = tuple({ax: dim(min=1, max=max_size) for ax in s.dynamic} for s in model.inputs)
+    names = dynamic_dims(model.inputs)
+    if kind == "DYNAMIC":  # named Dims, shared by inputs that share a dimension (the batch)
+        dims = {n: torch.export.Dim(n, min=1, max=max_size) for axes in names.values() for n in axes.values()}
+        per_input = tuple({ax: dims[n] for ax, n in names[s.name].items()} for s in model.inputs)
+    else:
+        per_input = tuple({ax: torch.export.Dim.AUTO(min=1, max=max_size) for ax in s.dynamic} for s in model.inputs)
     # FlatOutputs.forward(*args) takes them as one "args" entry; a converted INT8 GraphModule by position
     shapes: Any = {"args": per_input} if isinstance(model.module, FlatOutputs) else per_input
     with quiet_export(), torch.no_grad():
@@ -113,10 +117,30 @@ def export_executorch(model: LoadedModel, path: Path, max_size: int = MAX_DYNAMI
     )
     if frozen:
         details["frozen_axes"] = frozen
-    bounded = [f"{s.name}:{ax}" for s in model.inputs for ax in s.dynamic if f"{s.name}:{ax}" not in frozen]
-    if bounded:
-        details["bounded_axes"] = {a: [1, max_size] for a in bounded}
+    planned = planned_sizes(buffer)
+    bounded = {
+        f"{s.name}:{ax}": [1, planned[i][ax]]
+        for i, s in enumerate(model.inputs)
+        for ax in s.dynamic
+        if f"{s.name}:{ax}" not in frozen and i < len(planned)
+    }
+    if bounded:  # what the memory plan holds: ExecuTorch 1.5.1 planned 15 for the cnn's batch with max_size 64
+        details["bounded_axes"] = bounded
     return details
+
+
+def planned_sizes(buffer: bytes) -> list[list[int]]:
+    """Each input's memory-planned (largest) shape in the lowered program."""
+    import tempfile
+
+    from executorch.runtime import Runtime
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-et-") as tmp, native_quiet():
+        pte = Path(tmp) / "plan.pte"
+        pte.write_bytes(buffer)
+        meta = Runtime.get().load_program(str(pte)).load_method("forward").metadata
+        infos = [meta.input_tensor_meta(i) for i in range(int(meta.num_inputs()))]
+        return [list(t.sizes() if callable(t.sizes) else t.sizes) for t in infos]
 
 
 def quick_check(buffer: bytes, model: LoadedModel, frozen: list[str]) -> str | None:

@@ -113,8 +113,8 @@ def test_executorch_bounds_its_dynamic_batch(tmp_path):
         big = random_inputs(model.inputs, {"x": {0: 20}})
         np.testing.assert_allclose(runner.infer(big)["logits"], model.predict(big)["logits"], atol=1e-5)
         assert "chunks of 8" in runner.details["chunked"]
-        with pytest.raises(Exception, match="set_inputs"):
-            runner.timed_call(big)()  # the timed call runs the program as is: beyond its bound it fails
+        with pytest.raises(BadInput, match="planned size 8"):
+            runner.timed_call(big)  # the timed call runs the program as is: beyond its plan it is refused up front
 
 
 def test_executorch_names_the_unsupported_operator_and_module(tmp_path):
