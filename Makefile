@@ -21,8 +21,9 @@ install: $(VENV)/bin/python
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e .
 
+# the edge runtimes (OpenVINO, ExecuTorch, pnnx + ncnn) too, so their tests run rather than skip
 install-dev: install
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,cpu-all]'
 	$(PIP) install -q --no-deps tensorrt-stubs==10.13.0.35.1
 
 demo: install

@@ -117,6 +117,34 @@ FORMATS: dict[str, FormatInfo] = {
             "edgekit.export.aoti:unavailable_reason",
             "AOTInductor package compiled from the ExportedProgram (C++ compile, ~30 s; CPU verified here)",
         ),
+        FormatInfo(
+            "openvino",
+            ".xml",
+            "edgekit.export.openvino:export_openvino",
+            "openvino",
+            "edgekit.export.openvino:unavailable_reason",
+            "OpenVINO IR (.xml + .bin) from the ExportedProgram, or the ONNX export when that fails",
+            extra="openvino",
+        ),
+        FormatInfo(
+            "executorch",
+            ".pte",
+            "edgekit.export.executorch:export_executorch",
+            "executorch",
+            "edgekit.export.executorch:unavailable_reason",
+            "ExecuTorch program lowered to XNNPACK (dynamic axes bounded by max_size)",
+            options=("max_size",),
+            extra="executorch",
+        ),
+        FormatInfo(
+            "ncnn",
+            ".ncnn.param",
+            "edgekit.export.ncnn:export_ncnn",
+            "ncnn",
+            "edgekit.export.ncnn:unavailable_reason",
+            "NCNN .ncnn.param + .ncnn.bin through pnnx (batch run sample by sample)",
+            extra="ncnn",
+        ),
     )
 }
 
@@ -147,8 +175,10 @@ def available_formats(device: str | None = None) -> list[FormatInfo]:
 
 
 def suffixes() -> tuple[str, ...]:
-    """Every artifact suffix edgekit reads (``.pt`` is TorchScript too), from :data:`FORMATS`."""
-    return tuple(dict.fromkeys([*(f.suffix for f in FORMATS.values()), ".pt"]))
+    """Every artifact suffix edgekit reads (``.pt`` is TorchScript too), from :data:`FORMATS`; a two-part suffix
+    (``.ncnn.param``) is listed whole and by its last part (what ``Path.suffix`` gives)."""
+    full = [f.suffix for f in FORMATS.values()]
+    return tuple(dict.fromkeys([*full, ".pt", *(Path("x" + s).suffix for s in full)]))
 
 
 def suffix_text() -> str:

@@ -195,6 +195,52 @@ BACKENDS: dict[str, BackendInfo] = {
             description="an AOTInductor package (.aoti.pt2) loaded by torch._inductor.aoti_load_package; inputs "
             "checked against its compiled ranges (cuda: written, not yet run on a GPU)",
         ),
+        BackendInfo(
+            "torch-compile",
+            f"{_B}.compile_runner:CompileRunner",
+            f"{_B}.compile_runner:compiled_loader",
+            (EAGER,),
+            ("cpu", "cuda"),
+            f"{_B}.edge_probes:torch_compile_reason",
+            rank=8,
+            options=("mode", "dynamic"),
+            description="torch.compile (inductor) of the eager module; compile time reported apart (CUDA unverified)",
+        ),
+        BackendInfo(
+            "openvino",
+            f"{_B}.openvino_runner:OpenVinoRunner",
+            f"{_B}.openvino_runner:compiled_loader",
+            ("openvino", "onnx"),
+            ("cpu",),
+            f"{_B}.edge_probes:openvino_reason",
+            rank=9,
+            options=("precision_hint", "ov_device"),
+            extra="openvino",
+            description="OpenVINO Core: an IR or ONNX (Q/DQ int8 too) on CPU, precision hint f32 unless asked "
+            "(ov_device GPU/NPU unverified)",
+        ),
+        BackendInfo(
+            "executorch",
+            f"{_B}.executorch_runner:ExecuTorchRunner",
+            f"{_B}.executorch_runner:method_loader",
+            ("executorch",),
+            ("cpu",),
+            f"{_B}.edge_probes:executorch_reason",
+            rank=10,
+            extra="executorch",
+            description="ExecuTorch runtime (XNNPACK delegate) running a .pte",
+        ),
+        BackendInfo(
+            "ncnn",
+            f"{_B}.ncnn_runner:NcnnRunner",
+            f"{_B}.ncnn_runner:net_loader",
+            ("ncnn",),
+            ("cpu",),
+            f"{_B}.edge_probes:ncnn_reason",
+            rank=11,
+            extra="ncnn",
+            description="ncnn (fp32, one sample per extractor, batch looped)",
+        ),
     )
 }
 

@@ -34,6 +34,9 @@ class BenchConfig:
         precisions: on cuda, reduced precisions also tried by the backends that derive them from an fp32 model
             (``torch-cudagraph``, ``tensorrt``; see :mod:`edgekit.backends.selection`).
         interleave: time subjects round-robin (fair ratios on a shared machine) rather than one after another.
+        isolate: also time every subject alone in a process of its own (:mod:`edgekit.bench.isolated`): engines'
+            thread pools disturb each other in one process; where the two medians differ the row reports the
+            own-process one, and every row says how it was timed (``details["timed"]``).
         accuracy: score artifacts (metric and agreement with eager); False skips scoring altogether.
         metric: with ``accuracy``, also compute the recipe's or --data's metric; False keeps only the agreement
             with eager (on --data inputs or random ones), e.g. for untrained models in ``benchmarks/``.
@@ -52,6 +55,7 @@ class BenchConfig:
     data: Path | None = None
     precisions: tuple[str, ...] = ("fp32",)
     interleave: bool = True
+    isolate: bool = False
     accuracy: bool = True
     metric: bool = True
     manifest: bool = True

@@ -266,11 +266,12 @@ def run_bench(
             if evalset is not None:
                 subj.score_all(subjects, evalset, report)
             rows = _time_all(subjects, config, report, reference)
+            isolation_notes = _isolate(subjects, rows, config, model, checkpoint, report)
         finally:
             for s in subjects:
                 s.close()
     _speedups(rows)
-    notes = stability_notes(rows, busy_start, config.thread_count)
+    notes = stability_notes(rows, busy_start, config.thread_count) + isolation_notes
     if isinstance(model, str) and eager.recipe is not None and checkpoint is None and evalset and evalset.recipe:
         notes.append(
             f"{eager.source} ran at its initial, untrained weights: its {evalset.metric} says nothing; "
@@ -286,6 +287,7 @@ def run_bench(
         "budget_per": "subject and batch",
         "backend": config.backend or "default",
         "interleave": config.interleave,
+        "isolate": config.isolate,
         "timed_call": "Runner.timed_call (ONNX Runtime CPU: session.run(None, feed))",
         "busy_cores_start": busy_start,
         "manifest": "checked (sha256, existence)" if config.manifest else "not used (--no-manifest)",
@@ -323,6 +325,24 @@ def eager_meaning(eager: LoadedModel, given: bool) -> str:
         return EAGER_MODEL
     what = f"the {'ExportedProgram' if kind == 'pt2' else 'TorchScript module'} {Path(path).name} run by torch"
     return what if given else f"{what}, not the original nn.Module (no MODEL was given); give the MODEL to compare"
+
+
+def _isolate(
+    subjects: list[Subject], rows: list[BenchRow], config: BenchConfig, model: Any, checkpoint: Any, report: Progress
+) -> list[str]:
+    """With ``config.isolate``, re-time every subject in its own process (:func:`edgekit.bench.isolated.retime`);
+    otherwise mark every timed row ``in-process interleaved``."""
+    if not config.isolate:
+        for r in rows:
+            if r.latency is not None:
+                r.details.setdefault("timed", "in-process interleaved")
+        return []
+    from edgekit.bench.isolated import model_reference, retime
+
+    report("timing each subject in its own process", 0.97)
+    ref, saved = model_reference(model if model is not None else subjects[0].model)
+    ckpt = checkpoint or saved
+    return retime(subjects, rows, config, ref, str(ckpt) if ckpt else None)
 
 
 UNSTABLE = 3.0

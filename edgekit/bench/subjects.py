@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from edgekit.bench.config import BenchConfig
 
 MB = 2**20
+OPT_IN = ("torch-compile",)
+"""Eager-module backends measured only with ``--backend auto`` or by name: torch.compile compiles for 10-40 s."""
 
 
 @dataclasses.dataclass
@@ -349,7 +351,7 @@ def plan(model: LoadedModel, artifacts: list[Artifact], config: BenchConfig) -> 
         if (
             b.name != "torch"
             and EAGER in b.formats
-            and (b.name in wanted or (not wanted and config.device in b.devices))
+            and (b.name in wanted or (not wanted and config.device in b.devices and (auto or b.name not in OPT_IN)))
         ):
             subjects += [Subject(model, b.name, None, p, _options(b.name, p)) for p in _precisions(b.name, config)]
     for art in artifacts:

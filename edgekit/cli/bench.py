@@ -152,6 +152,14 @@ def bench(
     no_interleave: Annotated[
         bool, typer.Option("--no-interleave", help="Time artifacts one after another instead of round-robin.")
     ] = False,
+    isolate: Annotated[
+        bool | None,
+        typer.Option(
+            "--isolate/--no-isolate",
+            help="Also time each engine alone in its own process (engines' thread pools disturb each other in "
+            "one process); rows say how they were timed. Default: on with --backend auto, else off.",
+        ),
+    ] = None,
     json_path: JsonOpt = None,
     markdown: MarkdownOpt = None,
     html: HtmlOpt = None,
@@ -177,6 +185,7 @@ def bench(
         data=data,
         interleave=not no_interleave,
         manifest=not no_manifest,
+        isolate=backend == "auto" if isolate is None else isolate,
         precisions=tuple(p.strip() for p in precision.split(",") if p.strip()) or ("fp32",),
     )
     config.validate()
