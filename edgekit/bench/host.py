@@ -12,10 +12,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from edgekit.bench.subjects import BenchRow
+from typing import Any
 
 CpuReading = tuple[float, float, float]
 """(wall seconds, CPU seconds busy on the whole machine, CPU seconds used by this process) at one moment."""
@@ -106,18 +103,6 @@ def disturbed_limit(threads: int) -> float:
     """The average number of cores other processes may take during a row's timed blocks: the cores this run leaves
     free (cores - threads) plus :data:`DISTURBED_MARGIN`."""
     return max((os.cpu_count() or 1) - threads, 0) + DISTURBED_MARGIN
-
-
-def mark_disturbed(row: BenchRow, load: CpuSpan, threads: int) -> None:
-    """Record in ``row`` the cores other processes took during its timed blocks (``details["other_cores"]``) and
-    set ``row.disturbed`` when they exceed :func:`disturbed_limit`."""
-    other = load.other_cores
-    if other is None:
-        return
-    row.details["other_cores"] = round(other, 2)
-    row.details["load_blocks"] = load.blocks
-    if other > disturbed_limit(threads):
-        row.disturbed = True
 
 
 def gpu_info() -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from edgekit.artifacts.formats import suffixes
 from edgekit.bench import subjects as subj
 from edgekit.bench.config import BenchConfig
-from edgekit.bench.host import CpuSpan, mark_disturbed
+from edgekit.bench.host import CpuSpan
 from edgekit.bench.subjects import Artifact, BenchRow, Subject
 from edgekit.bench.timing import Candidate, LatencyStats, time_interleaved
 from edgekit.core.errors import BadInput
@@ -427,7 +427,7 @@ def _time_all(
         for s in subjects:
             row = s.row(batch, timed.get(id(s)))
             if id(s) in load_of:
-                mark_disturbed(row, load_of[id(s)], config.thread_count)
+                row.mark_disturbed(load_of[id(s)], config.thread_count)
             if id(s) in bare_of:
                 stats = LatencyStats.from_ns(bare_of[id(s)])
                 row.details["bare_loop"] = {"p50_ms": stats.p50, "mean_ms": stats.mean, "count": stats.count}

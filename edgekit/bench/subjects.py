@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgekit.bench.host import CpuSpan, disturbed_limit
 from edgekit.bench.timing import GpuMemory, LatencyStats, current_rss_bytes, peak_rss_bytes, reset_peak_rss, timed_ms
 from edgekit.core.errors import BackendUnavailable, BadInput, EdgekitError, VerificationFailed, one_line
 from edgekit.core.model import LoadedModel
@@ -136,6 +137,17 @@ class BenchRow:
     @property
     def id(self) -> str:
         return f"{self.name}|{self.backend}|{self.precision}|b{self.batch}"
+
+    def mark_disturbed(self, load: CpuSpan, threads: int) -> None:
+        """Record the cores other processes took during this row's timed blocks (``details["other_cores"]``) and
+        set ``disturbed`` when they exceed :func:`edgekit.bench.host.disturbed_limit`."""
+        other = load.other_cores
+        if other is None:
+            return
+        self.details["other_cores"] = round(other, 2)
+        self.details["load_blocks"] = load.blocks
+        if other > disturbed_limit(threads):
+            self.disturbed = True
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

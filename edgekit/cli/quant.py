@@ -126,7 +126,7 @@ def quantize(
     """Post-training INT8 quantization with --calibrate N batches: writes MODEL.ptq.int8.trt.onnx (TensorRT),
     MODEL.ptq.int8.ort.onnx (ONNX Runtime CPU) and a report of fp32 vs INT8. Exit 1 when a file fails its checks
     or the --max-drop gate."""
-    from edgekit.quant.ptq import run_ptq
+    from edgekit.quant.ptq_run import run_ptq
 
     with console.status(f"calibrating ({method.value}, {calibrate} batches)"):
         report = run_ptq(

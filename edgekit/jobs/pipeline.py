@@ -56,7 +56,7 @@ def int8_artifacts(model: LoadedModel, recipe: Recipe, out_dir: Path, progress: 
     Raises:
         VerificationFailed: an INT8 file fails its checks (zero points, agreement with the torch Q/DQ model).
     """
-    from edgekit.quant.ptq import run_ptq
+    from edgekit.quant.ptq_run import run_ptq
     from edgekit.quant.qat import run_qat
 
     checkpoint = Path(model.checkpoint) if model.checkpoint else None

@@ -269,7 +269,7 @@ def run_qat(
 ) -> dict[str, Any] | None:
     """``edgekit qat``: fine-tune with fake quantization, write both INT8 encodings, the fine-tuned checkpoint
     and the report, apply the gate. Under torchrun every rank trains; rank 0 alone writes and returns the
-    report (other ranks return None). ``keep_float`` as in :func:`edgekit.quant.ptq.run_ptq`; ``auto`` chooses the
+    report (other ranks return None). ``keep_float`` as in :func:`edgekit.quant.ptq_run.run_ptq`; ``auto`` chooses the
     float layers with PTQ (min/max) measurements on the calibration batches, then fine-tunes once with them.
 
     Raises:

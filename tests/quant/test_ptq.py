@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from edgekit.core.errors import BadInput, VerificationFailed
-from edgekit.quant.ptq import batches_of, calibrate, check_calibration, run_ptq
+from edgekit.quant.ptq import batches_of, calibrate, check_calibration
+from edgekit.quant.ptq_run import run_ptq
 from edgekit.quant.report import check_max_drop, drop_of, gate
 
 

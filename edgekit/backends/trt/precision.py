@@ -255,7 +255,7 @@ def convert_to_fp16(model: Any, block: Iterable[str] = ()) -> Any:
     """
     import onnx
 
-    from edgekit.backends.trt.fp16_guard import isolate_fp32
+    from edgekit.backends.trt.fp16_block import isolate_fp32
 
     graph = model.graph
     keep = {
