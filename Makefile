@@ -29,7 +29,7 @@ install-dev: install
 demo: install
 	$(VENV)/bin/edgekit pipeline cnn --int8 -o runs/cnn
 
-LINTED  = edgekit tests benchmarks tools
+LINTED  = edgekit tests recipes benchmarks tools
 
 lint: install-dev
 	$(PY) -m ruff check $(LINTED)

@@ -86,7 +86,8 @@ def test_ncnn_loops_over_the_batch_and_names_its_blobs(tmp_path):
     verification, ran = _verify(model, path, details, backend)
     assert verification.passed, verification.failures()
     assert "per-sample loop" in ran["batch"]
-    assert {c.shapes["x"][1] for c in verification.checks} >= {1, 8, 11}, "the time axis stays dynamic"
+    times = {c.shapes["x"][1] for c in verification.checks}
+    assert len(times) >= 3 and 8 in times, f"the time axis stays dynamic (verified at T={sorted(times)})"
     (tmp_path / "model.ncnn.json").unlink()
     with pytest.raises(BadInput, match="model.ncnn.json' is missing"):
         create_runner("ncnn", str(path)).activate()

@@ -27,8 +27,12 @@ SPIN = "import time\nend = time.time() + 60\nwhile time.time() < end:\n    pass\
 @pytest.fixture
 def busy_core() -> Iterator[subprocess.Popen[bytes]]:
     """A process spinning on one core (at most 60 s; killed after the test)."""
+    import psutil
+
     proc = subprocess.Popen([sys.executable, "-c", SPIN])
-    time.sleep(0.3)  # let it reach the loop
+    spinner, deadline = psutil.Process(proc.pid), time.time() + 10
+    while sum(spinner.cpu_times()[:2]) < 0.3 and time.time() < deadline:  # in its loop, not still starting up
+        time.sleep(0.05)
     try:
         yield proc
     finally:
