@@ -129,6 +129,7 @@ def _run_pnnx(model: LoadedModel, tmp: Path, param: str, weights: str, ex1: Any,
     wrapper-import failure it raised after writing the ncnn files, if any."""
     import pnnx
 
+    tmp = tmp.resolve()  # pnnx runs from inside tmp: a relative path would then point elsewhere
     cwd = os.getcwd()
     os.chdir(tmp)
     try:

@@ -4,6 +4,7 @@ eager at every size of the shape plan; names, companions, frozen/bounded axes an
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,17 @@ def test_missing_runtime_is_backend_unavailable_with_the_pip_line(fmt, module, t
     mod, fn, _, suffix = TARGETS[fmt]
     with pytest.raises(BackendUnavailable, match=rf"pip install 'edgekit\[{fmt}\]'"):
         getattr(importlib.import_module(f"edgekit.export.{mod}"), fn)(load_model("mlp"), tmp_path / f"m{suffix}")
+
+
+@pytest.mark.parametrize("fmt", list(TARGETS))
+def test_a_relative_output_folder_works(fmt, tmp_path, monkeypatch):
+    """`edgekit pipeline cnn -o runs/cnn` passes a relative path (pnnx runs from inside its folder: it broke)."""
+    import importlib
+
+    mod, fn, _backend, suffix = TARGETS[fmt]
+    pytest.importorskip({"openvino": "openvino", "executorch": "executorch.runtime", "ncnn": "pnnx"}[fmt])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rel").mkdir()
+    details = getattr(importlib.import_module(f"edgekit.export.{mod}"), fn)(load_model("mlp"), Path(f"rel/m{suffix}"))
+    assert (tmp_path / "rel" / f"m{suffix}").is_file()
+    assert all((tmp_path / "rel" / c).is_file() for c in details.get("companions", []))
