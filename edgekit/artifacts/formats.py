@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgekit.backends.trt.options import EXPORT_OPTIONS
 from edgekit.core.errors import BadInput, suggest
 
 
@@ -89,24 +90,7 @@ FORMATS: dict[str, FormatInfo] = {
             "tensorrt",
             "edgekit.backends.trt.build:unavailable_reason",
             "TensorRT engine built from the ONNX export",
-            options=(
-                "onnx",
-                "opset",
-                "exporter",
-                "min_shapes",
-                "opt_shapes",
-                "max_shapes",
-                "precision",
-                "workspace",
-                "timing_cache",
-                "dla_core",
-                "gpu_fallback",
-                "tf32",
-                "fp16_converter",
-                "cache_dir",
-                "use_cache",
-                "inspect",
-            ),
+            options=EXPORT_OPTIONS,
             extra="trt",
         ),
         FormatInfo(

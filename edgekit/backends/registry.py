@@ -14,6 +14,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from edgekit.backends.trt.options import BUILD_OPTIONS
 from edgekit.core.errors import BadInput, suggest
 
 if TYPE_CHECKING:  # the runner modules (numpy and up) load on first use, not with the table
@@ -166,21 +167,7 @@ BACKENDS: dict[str, BackendInfo] = {
             f"{_B}.trt.fallback:trt_unavailable_reason",
             rank=6,
             precisions=("fp32", "fp16", "int8"),
-            options=(
-                "profiles",
-                "min_shapes",
-                "opt_shapes",
-                "max_shapes",
-                "precision",
-                "workspace",
-                "timing_cache",
-                "dla_core",
-                "gpu_fallback",
-                "tf32",
-                "fp16_converter",
-                "cache_dir",
-                "use_cache",
-            ),
+            options=BUILD_OPTIONS,
             extra="trt",
             description="a TensorRT engine (an .onnx is built into one first, cached), buffers through pycuda",
         ),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.backends.trt import build
+from edgekit.backends.trt.options import ENGINE_OPTIONS
 from edgekit.backends.trt.profiles import align_with_onnx, derive_profile
 from edgekit.core.errors import BackendUnavailable
 from edgekit.core.model import LoadedModel
@@ -55,18 +56,7 @@ def export_engine(model: LoadedModel, path: Path, **options: Any) -> dict[str, A
         opt_shapes=options.pop("opt_shapes", ()),
         max_shapes=options.pop("max_shapes", ()),
     )
-    known = {
-        "precision",
-        "workspace",
-        "timing_cache",
-        "dla_core",
-        "gpu_fallback",
-        "tf32",
-        "fp16_converter",
-        "cache_dir",
-        "use_cache",
-        "inspect",
-    }
+    known = (*ENGINE_OPTIONS, "inspect")
     build_opts = {k: v for k, v in options.items() if k in known}
     details.update(build.build_engine(onnx_path, path, profiles=profile, **build_opts))
     return details

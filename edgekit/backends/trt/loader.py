@@ -14,24 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgekit.backends.trt.options import BUILD_OPTIONS
 from edgekit.core.errors import BackendUnavailable, BadInput
-
-BUILD_OPTIONS = (
-    "profiles",
-    "min_shapes",
-    "opt_shapes",
-    "max_shapes",
-    "precision",
-    "workspace",
-    "timing_cache",
-    "dla_core",
-    "gpu_fallback",
-    "tf32",
-    "fp16_converter",
-    "cache_dir",
-    "use_cache",
-)
-"""Keywords of :func:`edgekit.backends.trt.build.build_engine` that :class:`EngineFromOnnx` passes on."""
 
 
 @dataclasses.dataclass
